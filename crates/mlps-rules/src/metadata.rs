@@ -1,0 +1,1 @@
+//! The `*_metadata.json` schema (being built).

@@ -1,0 +1,1 @@
+//! The on-disk results tree (being built).
