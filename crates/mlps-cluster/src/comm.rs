@@ -48,6 +48,10 @@ pub trait Communicator: Send + Sync {
     fn gather_bytes(&self, root: usize, data: &[u8]) -> Result<Option<Vec<Vec<u8>>>, CommError>;
     /// Every rank receives the combination of all ranks' `value`.
     fn allreduce_f64(&self, value: f64, op: ReduceOp) -> Result<f64, CommError>;
+    /// The host this rank runs on, for messages that name a failing rank's host.
+    fn host(&self) -> String {
+        crate::host::local_hostname()
+    }
 }
 
 /// The communicator of a job with exactly one rank: every collective is local.
@@ -92,8 +96,14 @@ mod tests {
     #[test]
     fn single_comm_gathers_own_payload_and_rejects_bad_root() {
         let c = SingleComm;
-        assert_eq!(c.gather_bytes(0, b"x").ok().flatten(), Some(vec![b"x".to_vec()]));
-        assert!(matches!(c.gather_bytes(1, b"x"), Err(CommError::BadRoot { root: 1, size: 1 })));
+        assert_eq!(
+            c.gather_bytes(0, b"x").ok().flatten(),
+            Some(vec![b"x".to_vec()])
+        );
+        assert!(matches!(
+            c.gather_bytes(1, b"x"),
+            Err(CommError::BadRoot { root: 1, size: 1 })
+        ));
         assert_eq!(c.allreduce_f64(2.5, ReduceOp::Sum).ok(), Some(2.5));
     }
 }
