@@ -1,0 +1,343 @@
+//! `uring` engine: one io_uring per engine, `queue_depth` entries, optional registered buffers.
+//!
+//! Submissions are queued in the SQ and handed to the kernel together with the wait in `reap`
+//! (one `io_uring_enter` per batch). Short transfers are resubmitted for the remainder; `-EINTR`
+//! and `-EAGAIN` completions are retried.
+use std::collections::VecDeque;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use io_uring::{IoUring, opcode, squeue, types};
+
+use super::{
+    Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, IoReq, Op, check_align, open_file,
+};
+use crate::buf::BufferPool;
+use crate::sys::SysIo;
+use crate::{Error, Result};
+
+struct Slot {
+    req: IoReq,
+    fd: i32,
+    align: usize,
+    t0: Instant,
+    done: usize,
+    fixed: Option<u16>,
+}
+
+pub(crate) struct UringEngine {
+    ring: IoUring,
+    qd: usize,
+    direct: bool,
+    sys: Arc<dyn SysIo>,
+    files: Vec<Option<FileEntry>>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    /// Completions already reaped from the CQ (or failed before submission).
+    ready: VecDeque<Completion>,
+    /// SQEs pushed but not yet handed to the kernel.
+    unsubmitted: usize,
+    in_flight: usize,
+    registered_pool: Option<u32>,
+}
+
+impl UringEngine {
+    pub(crate) fn new(
+        qd: usize,
+        direct: bool,
+        sqpoll: bool,
+        sys: Arc<dyn SysIo>,
+    ) -> std::result::Result<Self, String> {
+        sys.uring_probe()?;
+        let entries = qd.clamp(1, 32768).next_power_of_two() as u32;
+        let mut b = IoUring::builder();
+        if sqpoll {
+            b.setup_sqpoll(1000);
+        }
+        let ring = b
+            .build(entries)
+            .map_err(|e| format!("io_uring_setup({entries}) failed: {e}"))?;
+        Ok(Self {
+            ring,
+            qd,
+            direct,
+            sys,
+            files: Vec::new(),
+            slots: (0..qd).map(|_| None).collect(),
+            free: (0..qd).rev().collect(),
+            ready: VecDeque::new(),
+            unsubmitted: 0,
+            in_flight: 0,
+            registered_pool: None,
+        })
+    }
+
+    fn file(&self, id: FileId) -> Result<&FileEntry> {
+        self.files
+            .get(id.0 as usize)
+            .and_then(|f| f.as_ref())
+            .ok_or(Error::BadFile(id))
+    }
+
+    /// Push the SQE for the (remaining part of the) request in `slot`.
+    fn push_sqe(&mut self, idx: usize) -> Result<()> {
+        let s = self.slots[idx]
+            .as_mut()
+            .ok_or_else(|| Error::Config("empty uring slot".into()))?;
+        let fd = types::Fd(s.fd);
+        let off = s.req.offset + s.done as u64;
+        let len = (s.req.buf.len() - s.done) as u32;
+        // SAFETY: `done <= len()`, so the pointer stays inside the buffer; the buffer lives in the slot until completion.
+        let ptr = unsafe { s.req.buf.as_mut_ptr().add(s.done) };
+        let sqe: squeue::Entry = match (s.req.op, s.fixed) {
+            (Op::Read, Some(i)) => opcode::ReadFixed::new(fd, ptr, len, i).offset(off).build(),
+            (Op::Read, None) => opcode::Read::new(fd, ptr, len).offset(off).build(),
+            (Op::Write, Some(i)) => opcode::WriteFixed::new(fd, ptr, len, i).offset(off).build(),
+            (Op::Write, None) => opcode::Write::new(fd, ptr, len).offset(off).build(),
+        }
+        .user_data(idx as u64);
+        loop {
+            // SAFETY: the buffer and fd referenced by the SQE stay valid until its CQE is reaped:
+            // the buffer is owned by the slot and files cannot be closed with requests in flight.
+            let pushed = unsafe { self.ring.submission().push(&sqe) };
+            if pushed.is_ok() {
+                break;
+            }
+            self.enter(0)?;
+        }
+        self.unsubmitted += 1;
+        Ok(())
+    }
+
+    /// Hand queued SQEs to the kernel and wait for `want` completions.
+    fn enter(&mut self, want: usize) -> Result<()> {
+        loop {
+            match self.ring.submit_and_wait(want) {
+                Ok(_) => {
+                    self.unsubmitted = 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // CQ overflow backpressure: the caller drains the CQ and comes back.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(()),
+                Err(e) => {
+                    return Err(Error::Io {
+                        op: "io_uring_enter",
+                        path: "<ring>".into(),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Move finished CQEs into `ready` (resubmitting partial and retryable ones).
+    fn drain_cq(&mut self) -> Result<()> {
+        let mut cqes: [(u64, i32); 64] = [(0, 0); 64];
+        loop {
+            let mut n = 0;
+            {
+                let mut cq = self.ring.completion();
+                for e in &mut cq {
+                    cqes[n] = (e.user_data(), e.result());
+                    n += 1;
+                    if n == cqes.len() {
+                        break;
+                    }
+                }
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            for &(ud, res) in &cqes[..n] {
+                self.on_cqe(ud as usize, res)?;
+            }
+        }
+    }
+
+    fn on_cqe(&mut self, idx: usize, res: i32) -> Result<()> {
+        let Some(s) = self.slots.get_mut(idx).and_then(|s| s.as_mut()) else {
+            return Err(Error::Config(format!(
+                "io_uring completion for unknown slot {idx}"
+            )));
+        };
+        let total = s.req.buf.len();
+        let outcome: Option<io::Result<usize>> = if res < 0 {
+            let errno = -res;
+            if errno == libc::EINTR || errno == libc::EAGAIN {
+                None
+            } else {
+                Some(Err(io::Error::from_raw_os_error(errno)))
+            }
+        } else if res == 0 {
+            Some(match s.req.op {
+                Op::Read => Ok(s.done),
+                Op::Write => Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
+            })
+        } else {
+            s.done += res as usize;
+            if s.done >= total || (s.align > 1 && !s.done.is_multiple_of(s.align)) {
+                Some(Ok(s.done))
+            } else {
+                None
+            }
+        };
+        match outcome {
+            None => self.push_sqe(idx),
+            Some(result) => {
+                let s = self.slots[idx]
+                    .take()
+                    .ok_or_else(|| Error::Config("empty uring slot".into()))?;
+                self.free.push(idx);
+                self.ready.push_back(Completion {
+                    op: s.req.op,
+                    file: s.req.file,
+                    offset: s.req.offset,
+                    user_data: s.req.user_data,
+                    latency: s.t0.elapsed(),
+                    buf: s.req.buf,
+                    result,
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Engine for UringEngine {
+    fn kind(&self) -> EngineKind {
+        EngineKind::Uring
+    }
+    fn queue_depth(&self) -> usize {
+        self.qd
+    }
+    fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+    fn alignment(&self, file: FileId) -> usize {
+        self.file(file).map(|f| f.align).unwrap_or(1)
+    }
+    fn open(&mut self, path: &Path, opts: &FileOpts) -> Result<FileId> {
+        let f = open_file(&*self.sys, path, opts, self.direct)?;
+        let id = FileId(self.files.len() as u32);
+        self.files.push(Some(f));
+        Ok(id)
+    }
+    fn file_size(&self, file: FileId) -> Result<u64> {
+        let f = self.file(file)?;
+        crate::sys::fd_size(f.raw()).map_err(|source| Error::Io {
+            op: "fstat",
+            path: f.path.clone(),
+            source,
+        })
+    }
+    fn submit(&mut self, req: IoReq) -> Result<()> {
+        let t0 = Instant::now();
+        let (fd, align) = {
+            let f = self.file(req.file)?;
+            (f.raw(), f.align)
+        };
+        self.in_flight += 1;
+        if let Err(e) = check_align(align, req.offset, &req.buf) {
+            self.ready.push_back(Completion {
+                op: req.op,
+                file: req.file,
+                offset: req.offset,
+                user_data: req.user_data,
+                latency: t0.elapsed(),
+                buf: req.buf,
+                result: Err(e),
+            });
+            return Ok(());
+        }
+        while self.free.is_empty() {
+            self.enter(1)?;
+            self.drain_cq()?;
+        }
+        let idx = self
+            .free
+            .pop()
+            .ok_or_else(|| Error::Config("no free uring slot".into()))?;
+        let fixed = match (req.buf.tag(), self.registered_pool) {
+            (Some(t), Some(p)) if t.pool == p && t.index <= u16::MAX as u32 => Some(t.index as u16),
+            _ => None,
+        };
+        self.slots[idx] = Some(Slot {
+            req,
+            fd,
+            align,
+            t0,
+            done: 0,
+            fixed,
+        });
+        self.push_sqe(idx)
+    }
+    fn reap(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<usize> {
+        let min = min.min(self.in_flight);
+        let mut n = 0;
+        loop {
+            while let Some(c) = self.ready.pop_front() {
+                out.push(c);
+                n += 1;
+                self.in_flight -= 1;
+            }
+            if n >= min && self.unsubmitted == 0 {
+                return Ok(n);
+            }
+            let want = if n >= min { 0 } else { 1 };
+            self.enter(want)?;
+            self.drain_cq()?;
+            if n >= min && self.ready.is_empty() {
+                return Ok(n);
+            }
+        }
+    }
+    fn fsync(&mut self, file: FileId) -> Result<()> {
+        let f = self.file(file)?;
+        crate::sys::fsync(f.raw()).map_err(|source| Error::Io {
+            op: "fsync",
+            path: f.path.clone(),
+            source,
+        })
+    }
+    fn close(&mut self, file: FileId) -> Result<()> {
+        let slot = self
+            .files
+            .get_mut(file.0 as usize)
+            .ok_or(Error::BadFile(file))?;
+        slot.take().ok_or(Error::BadFile(file)).map(drop)
+    }
+    fn register_pool(&mut self, pool: &BufferPool) -> Result<bool> {
+        if self.in_flight > 0 {
+            return Err(Error::Config(
+                "register_pool with requests in flight".into(),
+            ));
+        }
+        if pool.count() > u16::MAX as usize + 1 {
+            return Ok(false);
+        }
+        if self.registered_pool.take().is_some() {
+            let _ = self.ring.submitter().unregister_buffers();
+        }
+        let iov: Vec<libc::iovec> = pool
+            .regions()
+            .iter()
+            .map(|&(addr, len)| libc::iovec {
+                iov_base: addr as *mut libc::c_void,
+                iov_len: len,
+            })
+            .collect();
+        // SAFETY: every region is a live allocation owned by a buffer of `pool`; the kernel pins the
+        // pages, and we only issue fixed-buffer opcodes for buffers carrying this pool's tag.
+        match unsafe { self.ring.submitter().register_buffers(&iov) } {
+            Ok(()) => {
+                self.registered_pool = Some(pool.id());
+                Ok(true)
+            }
+            // ENOMEM (locked-memory limit) etc.: keep working without fixed buffers.
+            Err(_) => Ok(false),
+        }
+    }
+}
