@@ -3,17 +3,25 @@
 //! Principal types:
 //! - [`Communicator`]: the collective operations a workload needs (barrier, broadcast, gather,
 //!   all-reduce). [`SingleComm`] is the one-rank case, [`LocalComm`] runs ranks as threads of one
-//!   process.
+//!   process, `MpiComm` (feature `mpi`) runs them as MPI processes.
 //! - [`HostInfo`] / [`ClusterInfo`]: what each host is (memory, CPUs, OS, mounts, drives) and the
-//!   totals the rules use.
+//!   totals the rules use (each host counted once, however many ranks it runs).
+//! - [`Launcher`]: the `mpirun` argument vector of mlpstorage.md §2.2.
+//! - [`gates`]: the pre-execution gates CAP-01, CAP-02, CAP-02b and CAP-03.
 //!
 //! This crate depends on no other crate of ours; workloads receive a `&dyn Communicator`.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cluster;
 mod comm;
+pub mod gates;
 pub mod host;
+pub mod launch;
 mod local;
 
+pub use cluster::{ClusterInfo, ClusterSnapshots, CollectError, CollectionMethod};
 pub use comm::{CommError, Communicator, ReduceOp, SingleComm};
+pub use gates::{FsSeparation, GateError};
 pub use host::{HostInfo, RawHost};
+pub use launch::{HostSpec, LaunchError, LaunchPlan, Launcher, MpiBtl, RankEnv};
 pub use local::{DEFAULT_COLLECTIVE_TIMEOUT, LocalComm};
