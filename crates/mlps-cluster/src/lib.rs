@@ -18,6 +18,8 @@ pub mod gates;
 pub mod host;
 pub mod launch;
 mod local;
+#[cfg(feature = "mpi")]
+pub mod mpi_comm;
 
 pub use cluster::{ClusterInfo, ClusterSnapshots, CollectError, CollectionMethod};
 pub use comm::{CommError, Communicator, ReduceOp, SingleComm};
@@ -25,3 +27,5 @@ pub use gates::{FsSeparation, GateError};
 pub use host::{HostInfo, RawHost};
 pub use launch::{HostSpec, LaunchError, LaunchPlan, Launcher, MpiBtl, RankEnv};
 pub use local::{DEFAULT_COLLECTIVE_TIMEOUT, LocalComm};
+#[cfg(feature = "mpi")]
+pub use mpi_comm::MpiComm;
