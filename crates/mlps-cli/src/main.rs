@@ -1,5 +1,6 @@
-//! `mlpstorage`: the command line (being built).
+//! `mlpstorage` binary. Everything lives in the `mlps_cli` library; see its crate docs (lib.rs)
+//! for the layout and for the seam where benchmark engines plug in (`src/run/`: one function per
+//! (benchmark, command), e.g. `run::training::datasize`).
 fn main() {
-    eprintln!("mlpstorage: not available yet");
-    std::process::exit(1);
+    std::process::exit(mlps_cli::main_entry(std::env::args().collect()));
 }

@@ -8,6 +8,8 @@
 //!   totals the rules use (each host counted once, however many ranks it runs).
 //! - [`Launcher`]: the `mpirun` argument vector of mlpstorage.md §2.2.
 //! - [`gates`]: the pre-execution gates CAP-01, CAP-02, CAP-02b and CAP-03.
+//! - `SshCollector` (feature `ssh`): host snapshots over SSH, host keys checked against
+//!   `known_hosts`; [`remote`] holds the collection script and its parser.
 //!
 //! This crate depends on no other crate of ours; workloads receive a `&dyn Communicator`.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -20,6 +22,9 @@ pub mod launch;
 mod local;
 #[cfg(feature = "mpi")]
 pub mod mpi_comm;
+pub mod remote;
+#[cfg(feature = "ssh")]
+pub mod ssh;
 
 pub use cluster::{ClusterInfo, ClusterSnapshots, CollectError, CollectionMethod};
 pub use comm::{CommError, Communicator, ReduceOp, SingleComm};
@@ -29,3 +34,5 @@ pub use launch::{HostSpec, LaunchError, LaunchPlan, Launcher, MpiBtl, RankEnv};
 pub use local::{DEFAULT_COLLECTIVE_TIMEOUT, LocalComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
+#[cfg(feature = "ssh")]
+pub use ssh::{HostKeyPolicy, SshCollector, SshError};

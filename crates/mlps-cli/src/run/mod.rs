@@ -1,0 +1,330 @@
+//! The seam between the CLI and the benchmark engines.
+//!
+//! For every benchmark invocation the CLI (see `pipeline.rs`) parses, layers and validates the
+//! options, gates on the results-dir sentinel, reserves the leaf directory, attaches the leaf logs,
+//! and then calls exactly ONE function per (benchmark, command):
+//!
+//! | benchmark | module | functions |
+//! |---|---|---|
+//! | training | [`training`] | `datasize`, `datagen`, `run`, `configview` |
+//! | checkpointing | [`checkpointing`] | `datasize`, `run`, `configview` |
+//! | vectordb | [`vectordb`] | `datasize`, `datagen`, `run` |
+//! | kvcache | [`kvcache`] | `datasize`, `run` |
+//! | utilities | [`tools`] | `validate`, `reportgen`, `lockfile_generate`, `lockfile_verify`, `rules_coverage`, `submit` |
+//!
+//! Each benchmark function has the shape
+//! `fn run(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outcome>`.
+//! Whatever it returns (or records with [`RunContext::record`] before failing) lands in the
+//! leaf's `*_metadata.json`, which the CLI writes afterwards in every case — success, error and
+//! SIGINT/SIGTERM (engines should poll [`RunContext::interrupted`] in long loops and return early).
+//! Until an engine is wired in, its function returns [`NotAvailable`], which prints
+//! `not available yet: <what>` and exits 1.
+
+pub mod checkpointing;
+pub mod kvcache;
+pub mod tools;
+pub mod training;
+pub mod vectordb;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mlps_cluster::Communicator;
+use mlps_rules::results_tree::{Family, Mode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::log::Logger;
+
+/// A command whose engine is not built yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAvailable(pub String);
+
+impl std::fmt::Display for NotAvailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not available yet: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotAvailable {}
+
+/// Shorthand for an engine stub.
+pub fn not_available<T>(what: impl Into<String>) -> anyhow::Result<T> {
+    Err(NotAvailable(what.into()).into())
+}
+
+/// What a benchmark function reports back; every field is optional and lands in the metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// The workload command line that ran (`executed_command`).
+    pub executed_command: Option<String>,
+    /// Seconds of workload execution (`runtime`).
+    pub runtime: Option<f64>,
+    /// Effective nested workload configuration (`parameters`).
+    pub parameters: Option<Value>,
+    /// Flat dotted user + tool overrides (`override_parameters`).
+    pub override_parameters: Map<String, Value>,
+    /// Raw workload YAML (`yaml_params`).
+    pub yaml_params: Option<Value>,
+    /// `CLOSED` / `OPEN` / `INVALID`.
+    pub verification: Option<String>,
+    /// `[{command, stdout, stderr}]`.
+    pub command_output_files: Vec<Value>,
+    /// Cluster information (`system_info`).
+    pub system_info: Option<Value>,
+    /// Family extras written as top-level metadata keys (kv-cache / vectordb keys of §2.5).
+    pub extra: Map<String, Value>,
+}
+
+impl Outcome {
+    /// Overlays the fields `other` sets.
+    pub fn merge(&mut self, other: Outcome) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
+        }
+        take!(
+            executed_command,
+            runtime,
+            parameters,
+            yaml_params,
+            verification,
+            system_info
+        );
+        self.override_parameters.extend(other.override_parameters);
+        if !other.command_output_files.is_empty() {
+            self.command_output_files = other.command_output_files;
+        }
+        self.extra.extend(other.extra);
+    }
+}
+
+/// Everything a benchmark function gets from the CLI.
+pub struct RunContext<'a> {
+    /// Division.
+    pub mode: Mode,
+    /// Benchmark family.
+    pub family: Family,
+    /// `datasize`, `datagen`, `run`, `configview`.
+    pub command: String,
+    /// The reserved leaf directory (exists; logs already attached).
+    pub leaf_dir: PathBuf,
+    /// Leaf name `YYYYMMDD_HHMMSS` (also in the metadata / timeseries file names).
+    pub run_datetime: String,
+    /// Results root.
+    pub results_dir: PathBuf,
+    /// Organisation (from the sentinel).
+    pub orgname: String,
+    /// System under test.
+    pub systemname: String,
+    /// Effective options after layering and normalisation (dest → value).
+    pub args: &'a Map<String, Value>,
+    /// Logger (console + leaf logs).
+    pub log: &'a Logger,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--debug`.
+    pub debug: bool,
+    /// Ranks of this job.
+    pub comm: &'a dyn Communicator,
+    /// Set by SIGINT / SIGTERM.
+    pub interrupt: &'a AtomicBool,
+    /// Partial outcome recorded by the engine (kept even if it then fails).
+    pub recorded: Mutex<Outcome>,
+}
+
+impl RunContext<'_> {
+    /// Whether SIGINT/SIGTERM arrived; long-running engines return early when it is set.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// Records partial results (e.g. the command line before it runs) so that they reach the
+    /// metadata even if the engine then fails or is interrupted.
+    pub fn record(&self, f: impl FnOnce(&mut Outcome)) {
+        if let Ok(mut g) = self.recorded.lock() {
+            f(&mut g);
+        }
+    }
+
+    /// The effective options as a typed struct.
+    pub fn typed_args<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        Ok(serde_json::from_value(Value::Object(self.args.clone()))?)
+    }
+}
+
+/// MPI launcher options (MPI_ARGS).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MpiArgs {
+    /// `mpirun` / `mpiexec`.
+    pub mpi_bin: Option<String>,
+    /// `auto` / `vader` / `tcp`.
+    pub mpi_btl: Option<String>,
+    /// `--oversubscribe`.
+    pub oversubscribe: bool,
+    /// `--allow-run-as-root`.
+    pub allow_run_as_root: bool,
+    /// Flattened launcher tokens.
+    pub mpi_params: Option<Vec<String>>,
+}
+
+/// Training options (every command; fields absent on a command are `None`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TrainingArgs {
+    /// Training model.
+    pub model: String,
+    /// `file` / `object` (not on datasize).
+    pub data_access_protocol: Option<String>,
+    /// datasize.
+    pub max_accelerators: Option<i64>,
+    /// datagen (and unified from the others).
+    pub num_processes: Option<i64>,
+    /// run / configview.
+    pub num_accelerators: Option<i64>,
+    /// Accelerator.
+    pub accelerator_type: Option<String>,
+    /// GB per host.
+    pub client_host_memory_in_gb: Option<f64>,
+    /// Client hosts.
+    pub num_client_hosts: Option<i64>,
+    /// Dataset directory.
+    pub data_dir: Option<String>,
+    /// Hosts.
+    pub hosts: Vec<String>,
+    /// `mpi` / `docker`.
+    pub exec_type: Option<String>,
+    /// DLIO location.
+    pub dlio_bin_path: Option<String>,
+    /// `KEY=VALUE` overrides.
+    pub params: Option<Vec<String>>,
+    /// `--o-direct`.
+    pub o_direct: bool,
+    /// run only.
+    pub drop_caches_timeout_seconds: Option<i64>,
+    /// MPI options.
+    #[serde(flatten)]
+    pub mpi: MpiArgs,
+    /// open/whatif.
+    pub allow_invalid_params: bool,
+    /// open/whatif run.
+    pub timeseries_interval: Option<f64>,
+    /// open/whatif run.
+    pub skip_timeseries: bool,
+    /// open/whatif run.
+    pub max_timeseries_samples: Option<i64>,
+}
+
+/// Checkpointing options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CheckpointingArgs {
+    /// LLM.
+    pub model: String,
+    /// `file` / `object` (run, configview).
+    pub data_access_protocol: Option<String>,
+    /// Ranks.
+    pub num_processes: Option<i64>,
+    /// GB per host.
+    pub client_host_memory_in_gb: Option<f64>,
+    /// Accelerator (run, configview).
+    pub accelerator_type: Option<String>,
+    /// Checkpoint location (run).
+    pub checkpoint_folder: Option<String>,
+    /// Subset run.
+    pub checkpoint_subset: bool,
+    /// Reads.
+    pub num_checkpoints_read: Option<i64>,
+    /// Writes.
+    pub num_checkpoints_write: Option<i64>,
+    /// `--o-direct`.
+    pub o_direct: bool,
+    /// Hosts.
+    pub hosts: Vec<String>,
+    /// `mpi` / `docker`.
+    pub exec_type: Option<String>,
+    /// DLIO location.
+    pub dlio_bin_path: Option<String>,
+    /// open/whatif overrides.
+    pub params: Option<Vec<String>>,
+    /// MPI options.
+    #[serde(flatten)]
+    pub mpi: MpiArgs,
+}
+
+/// VectorDB options (the reference's flags, by dest; see `cli.rs` for defaults).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct VectorDbArgs {
+    /// Engine (`milvus`).
+    pub vdb_engine: String,
+    /// Index naming the results path.
+    pub vdb_index: String,
+    /// Index to build (default `vdb_index`).
+    pub index_type: Option<String>,
+    /// `file` / `object` (datagen, run).
+    pub data_access_protocol: Option<String>,
+    /// Every other option, by dest.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// kv-cache options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct KvCacheArgs {
+    /// Model (closed: fixed).
+    pub model: String,
+    /// NVMe tier.
+    pub cache_dir: Option<String>,
+    /// Total ranks.
+    pub num_processes: Option<i64>,
+    /// Ranks per host.
+    pub npernode: Option<i64>,
+    /// Hosts.
+    pub hosts: Vec<String>,
+    /// Every other option, by dest.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// Calls the one function for (benchmark, command).
+pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
+    let cmd = ctx.command.as_str();
+    match ctx.family {
+        Family::Training => {
+            let a: TrainingArgs = ctx.typed_args()?;
+            match cmd {
+                "datasize" => training::datasize(ctx, &a),
+                "datagen" => training::datagen(ctx, &a),
+                "run" => training::run(ctx, &a),
+                _ => training::configview(ctx, &a),
+            }
+        }
+        Family::Checkpointing => {
+            let a: CheckpointingArgs = ctx.typed_args()?;
+            match cmd {
+                "datasize" => checkpointing::datasize(ctx, &a),
+                "run" => checkpointing::run(ctx, &a),
+                _ => checkpointing::configview(ctx, &a),
+            }
+        }
+        Family::VectorDatabase => {
+            let a: VectorDbArgs = ctx.typed_args()?;
+            match cmd {
+                "datasize" => vectordb::datasize(ctx, &a),
+                "datagen" => vectordb::datagen(ctx, &a),
+                _ => vectordb::run(ctx, &a),
+            }
+        }
+        Family::KvCache => {
+            let a: KvCacheArgs = ctx.typed_args()?;
+            match cmd {
+                "datasize" => kvcache::datasize(ctx, &a),
+                _ => kvcache::run(ctx, &a),
+            }
+        }
+    }
+}

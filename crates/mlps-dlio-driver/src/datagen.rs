@@ -1,0 +1,252 @@
+//! Dataset generation as DLIO lays it out (dlio.md §3): the folders and names of
+//! [`DatasetLayout`], per-file sizes from DLIO's draws, the formats of [`crate::formats`], content
+//! from `mlps_io_core::DataGen` (unique per file). Parallel threads; resumable (a file that exists
+//! with its exact expected size is complete and kept; files are written under a hidden
+//! `.<name>.partial` name and renamed, so an interrupted file is never mistaken for a complete one);
+//! `.mlps-datagen-manifest.json` beside the data; one `syncfs` at the end so the reported rate
+//! includes getting the data to stable storage.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mlps_io_core::DataGen;
+use serde::Serialize;
+
+use crate::formats::{self, FileSpec};
+use crate::layout::{DatasetLayout, Split};
+use crate::workload::Semantics;
+use crate::{Error, Progress, Workload};
+
+/// Name of the manifest written into the data folder.
+pub const MANIFEST: &str = ".mlps-datagen-manifest.json";
+
+/// How to generate.
+#[derive(Debug, Clone)]
+pub struct DatagenOptions {
+    /// Overrides `dataset.data_folder`.
+    pub data_folder: Option<PathBuf>,
+    /// Writer threads (0: DLIO's v3 rule, `min(cpus, 32)` when `reader.write_threads` is 1).
+    pub threads: usize,
+    /// Number of generating ranks DLIO would use (`--num-processes`): v3 file sizes depend on it.
+    pub num_processes: usize,
+    /// Seed of the content generator.
+    pub seed: u64,
+    /// Flush everything to stable storage at the end (default true).
+    pub sync: bool,
+}
+
+impl Default for DatagenOptions {
+    fn default() -> Self {
+        Self { data_folder: None, threads: 0, num_processes: 1, seed: 0, sync: true }
+    }
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatagenReport {
+    pub data_folder: PathBuf,
+    pub manifest: PathBuf,
+    pub threads: usize,
+    pub files_total: u64,
+    pub files_written: u64,
+    pub files_kept: u64,
+    pub bytes_written: u64,
+    pub bytes_total: u64,
+    pub elapsed_s: f64,
+    /// Seconds of the final `syncfs` (included in `elapsed_s`).
+    pub sync_s: f64,
+    /// Write rate including the final sync, MB/s (10^6).
+    pub mb_per_s: f64,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    tool: &'a str,
+    workload: &'a str,
+    format: &'a str,
+    semantics: Semantics,
+    num_files_train: u64,
+    num_files_eval: u64,
+    num_samples_per_file: u64,
+    num_processes: usize,
+    seed: u64,
+    bytes_total: u64,
+    complete: bool,
+}
+
+/// The spec of file `i` of `split`.
+pub fn file_spec(w: &Workload, layout: &DatasetLayout, split: Split, i: u64) -> FileSpec {
+    let p = w.params();
+    let (dim1, dim2) = layout.dims(split, i);
+    FileSpec {
+        format: p.format,
+        dim1,
+        dim2,
+        samples: p.num_samples_per_file,
+        itemsize: layout.itemsize,
+        descr: formats::numpy_descr(&p.record_element_type),
+        tf_size_feature: match p.semantics {
+            Semantics::V3 => (dim1 * dim2 * layout.itemsize) as i64,
+            Semantics::V2 => p.record_length.sqrt() as i64,
+        },
+    }
+}
+
+/// Generates the dataset of `w`. `progress` is called from the calling thread about 5 times a second.
+pub fn generate(w: &Workload, opts: &DatagenOptions, progress: &dyn Fn(Progress)) -> Result<DatagenReport, Error> {
+    let p = w.params();
+    let mut layout = DatasetLayout::new(p, opts.num_processes.max(1));
+    if let Some(f) = &opts.data_folder {
+        layout = layout.with_data_folder(f);
+    }
+    let folder = layout.data_folder.clone();
+    for d in layout.directories() {
+        fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    }
+    let jobs: Vec<(Split, u64)> = (0..layout.num_files_train)
+        .map(|i| (Split::Train, i))
+        .chain((0..layout.num_files_eval).map(|i| (Split::Valid, i)))
+        .collect();
+    let specs: Vec<FileSpec> = jobs.iter().map(|&(s, i)| file_spec(w, &layout, s, i)).collect();
+    let bytes_total: u64 = specs.iter().map(FileSpec::file_size).sum();
+    // Fail before writing anything when a format cannot be produced.
+    if let Some(s) = specs.first() {
+        if !matches!(s.format, crate::workload::Format::Npz | crate::workload::Format::Npy | crate::workload::Format::Tfrecord | crate::workload::Format::Jpeg | crate::workload::Format::Png) {
+            return Err(Error::Config(format!(
+                "dataset.format={}: datagen supports npz, npy, jpeg, png and tfrecord in this build",
+                p.format_name
+            )));
+        }
+    }
+    let threads = if opts.threads > 0 {
+        opts.threads
+    } else if p.write_threads > 1 {
+        p.write_threads as usize
+    } else {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(32)
+    };
+    let manifest_path = folder.join(MANIFEST);
+    let write_manifest = |complete: bool| -> Result<(), Error> {
+        let m = Manifest {
+            tool: concat!("mlpstorage-rs ", env!("CARGO_PKG_VERSION")),
+            workload: &w.config_name,
+            format: &p.format_name,
+            semantics: p.semantics,
+            num_files_train: layout.num_files_train,
+            num_files_eval: layout.num_files_eval,
+            num_samples_per_file: p.num_samples_per_file,
+            num_processes: opts.num_processes.max(1),
+            seed: opts.seed,
+            bytes_total,
+            complete,
+        };
+        let text = serde_json::to_vec_pretty(&m).map_err(|e| Error::Other(e.to_string()))?;
+        crate::summary::write_atomic(&manifest_path, &text)
+    };
+    write_manifest(false)?;
+
+    let datagen = DataGen::new(opts.seed);
+    let next = AtomicU64::new(0);
+    let done_files = AtomicU64::new(0);
+    let written_files = AtomicU64::new(0);
+    let done_bytes = AtomicU64::new(0);
+    let written_bytes = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
+    let start = Instant::now();
+    let n = jobs.len() as u64;
+    let first_error = std::sync::Mutex::new(None::<Error>);
+
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                let mut chunk = vec![0u8; 4 << 20];
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= n || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (split, i) = jobs[k as usize];
+                    let spec = &specs[k as usize];
+                    let path = layout.path(split, i);
+                    let size = spec.file_size();
+                    let kept = fs::metadata(&path).map(|m| m.len() == size).unwrap_or(false);
+                    if !kept {
+                        let file_id = match split {
+                            Split::Train => i,
+                            Split::Valid => layout.num_files_train + i,
+                        };
+                        if let Err(e) = write_one(&path, spec, &mut chunk, &datagen, file_id) {
+                            failed.store(true, Ordering::Relaxed);
+                            first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            break;
+                        }
+                        written_files.fetch_add(1, Ordering::Relaxed);
+                        written_bytes.fetch_add(size, Ordering::Relaxed);
+                    }
+                    done_bytes.fetch_add(size, Ordering::Relaxed);
+                    done_files.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let mut finished = false;
+        while !finished {
+            finished = done_files.load(Ordering::Relaxed) >= n || failed.load(Ordering::Relaxed);
+            progress(Progress {
+                done: done_files.load(Ordering::Relaxed),
+                total: n,
+                bytes: done_bytes.load(Ordering::Relaxed),
+                elapsed_s: start.elapsed().as_secs_f64(),
+            });
+            if !finished {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let sync_start = Instant::now();
+    if opts.sync {
+        sync_fs(&folder)?;
+    }
+    let sync_s = sync_start.elapsed().as_secs_f64();
+    write_manifest(true)?;
+    let elapsed_s = start.elapsed().as_secs_f64();
+    let bytes_written = written_bytes.load(Ordering::Relaxed);
+    Ok(DatagenReport {
+        data_folder: folder,
+        manifest: manifest_path,
+        threads,
+        files_total: n,
+        files_written: written_files.load(Ordering::Relaxed),
+        files_kept: n - written_files.load(Ordering::Relaxed),
+        bytes_written,
+        bytes_total,
+        elapsed_s,
+        sync_s,
+        mb_per_s: if elapsed_s > 0.0 { bytes_written as f64 / 1e6 / elapsed_s } else { 0.0 },
+    })
+}
+
+fn write_one(path: &Path, spec: &FileSpec, chunk: &mut [u8], datagen: &DataGen, file_id: u64) -> Result<(), Error> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    let mut f: File = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    formats::write_file(&mut f, &tmp, spec, chunk, &mut |off, b| datagen.fill(file_id, off, b))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Flushes the filesystem holding `folder` (`syncfs`).
+fn sync_fs(folder: &Path) -> Result<(), Error> {
+    let f = File::open(folder).map_err(|e| Error::io(folder, e))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: `f` is an open descriptor for the duration of the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc != 0 {
+        return Err(Error::io(folder, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every check a change must pass: formatting, clippy (warnings are errors), all tests.
+# Installs the system packages the tests need when run as root on Debian (as CI does).
+# Usage: ./scripts/test.sh            (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+# System packages the test suite uses. Tests that need a missing one print "SKIP: <reason>".
+NEEDED_PKGS=(fio openmpi-bin libopenmpi-dev libclang-dev openssh-server python3-numpy)
+ensure_packages() {
+    local missing=()
+    for p in "${NEEDED_PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        say "installing: ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    else
+        echo "NOTE: missing packages ${missing[*]} (not root or no apt-get); tests that need them will SKIP"
+    fi
+}
+ensure_packages
+
+export CARGO_TERM_COLOR=never
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+say "cargo test (workspace)"
+cargo test --workspace --no-fail-fast
+
+if command -v mpirun >/dev/null && command -v mpicc >/dev/null; then
+    say "cargo test with MPI (feature mpi)"
+    cargo clippy -p mlps-cluster --features mpi --all-targets -- -D warnings
+    cargo test -p mlps-cluster --features mpi
+else
+    echo "SKIP: MPI tests (mpirun/mpicc not installed: apt-get install -y openmpi-bin libopenmpi-dev libclang-dev)"
+fi
+say "all checks passed"

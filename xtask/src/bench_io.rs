@@ -1,0 +1,468 @@
+//! `cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR]`
+//!
+//! Lays out one set of files, then for every (workload × engine) row runs fio and our engine
+//! alternately (ABAB, 5 pairs by default, 3 with `--quick`) on the same files, dropping the page
+//! cache before every run. Prints a table and ends with `RESULT io min_ratio=<x> rows=<n>`.
+//!
+//! Workloads (as issue #3): sequential read 1 MiB × 4 threads; sequential write 1 MiB × 4 threads
+//! with fsync at the end; random read 4 KiB at queue depth 32. Engines and their fio twins:
+//! `sync` ↔ psync, `direct` ↔ psync+direct=1, `uring` ↔ io_uring (buffered and direct=1),
+//! `mmap` ↔ mmap. For engines without a queue (psync, mmap) "queue depth 32" is 32 concurrent
+//! jobs in fio; ours is one engine with a 32-thread pool (`sync`/`direct`) or 32 threads (`mmap`).
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use mlps_io_core::{
+    Access, BufferPool, DataGen, EngineKind, EngineOpts, FileOpts, IoReq, Op, Stats, open_engine, probe_uring,
+};
+
+use crate::bench_common::{self as bc, Table};
+
+const MIB: u64 = 1 << 20;
+const SEQ_BS: usize = 1 << 20;
+const RAND_BS: usize = 4096;
+const SEQ_THREADS: usize = 4;
+const RAND_QD: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    SeqRead,
+    SeqWrite,
+    RandRead,
+}
+
+impl Workload {
+    fn label(self) -> &'static str {
+        match self {
+            Workload::SeqRead => "seq read 1M x4",
+            Workload::SeqWrite => "seq write 1M x4 +fsync",
+            Workload::RandRead => "rand read 4k qd32",
+        }
+    }
+    fn threshold(self) -> f64 {
+        if self == Workload::RandRead { 0.90 } else { 0.95 }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    wl: Workload,
+    engine: EngineKind,
+    direct: bool,
+}
+
+impl Case {
+    fn engine_label(&self) -> String {
+        match (self.engine, self.direct) {
+            (EngineKind::Uring, true) => "uring+direct".into(),
+            (e, _) => e.to_string(),
+        }
+    }
+    fn fio_engine(&self) -> &'static str {
+        match self.engine {
+            EngineKind::Sync | EngineKind::Direct => "psync",
+            EngineKind::Uring => "io_uring",
+            EngineKind::Mmap => "mmap",
+        }
+    }
+    fn uses_direct(&self) -> bool {
+        self.direct || self.engine == EngineKind::Direct
+    }
+    fn seq_qd(&self) -> usize {
+        if self.engine == EngineKind::Uring { 4 } else { 1 }
+    }
+}
+
+struct Layout {
+    dir: PathBuf,
+    seq_files: Vec<PathBuf>,
+    seq_size: u64,
+    rand_file: PathBuf,
+    rand_size: u64,
+    rand_ops: u64,
+}
+
+impl Layout {
+    fn all_files(&self) -> Vec<PathBuf> {
+        let mut v = self.seq_files.clone();
+        v.push(self.rand_file.clone());
+        v
+    }
+}
+
+struct Opts {
+    quick: bool,
+    pairs: usize,
+    dir: Option<PathBuf>,
+    only: Vec<String>,
+    keep: bool,
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts> {
+    let mut o = Opts { quick: false, pairs: 0, dir: None, only: Vec::new(), keep: true };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => o.quick = true,
+            "--pairs" => o.pairs = it.next().context("--pairs needs a number")?.parse().context("--pairs")?,
+            "--dir" => o.dir = Some(PathBuf::from(it.next().context("--dir needs a path")?)),
+            "--only" => o.only.push(it.next().context("--only needs a substring")?.clone()),
+            "--clean" => o.keep = false,
+            "-h" | "--help" => {
+                println!(
+                    "cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR]... [--clean]\n\
+                     Runs fio and mlps-io-core alternately on the same files; prints a table and\n\
+                     `RESULT io min_ratio=<x> rows=<n>`. Needs fio (apt-get install -y fio)."
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown option `{other}` for `bench io` (try --help)"),
+        }
+    }
+    if o.pairs == 0 {
+        o.pairs = if o.quick { 3 } else { 5 };
+    }
+    Ok(o)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Write `path` with `size` bytes of generated data unless it already has that size.
+fn lay_out(path: &Path, size: u64, file_id: u64) -> Result<()> {
+    if std::fs::metadata(path).map(|m| m.len() == size).unwrap_or(false) {
+        return Ok(());
+    }
+    use std::io::Write;
+    let dg = DataGen::new(0x5EED);
+    let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut buf = vec![0u8; 8 * MIB as usize];
+    let mut off = 0u64;
+    while off < size {
+        let n = (size - off).min(buf.len() as u64) as usize;
+        dg.fill(file_id, off, &mut buf[..n]);
+        f.write_all(&buf[..n])?;
+        off += n as u64;
+    }
+    f.sync_all()?;
+    Ok(())
+}
+
+fn fio_job(c: &Case, l: &Layout) -> String {
+    let mut j = String::from("[global]\n");
+    j += &format!("ioengine={}\ndirect={}\ngroup_reporting=1\nthread=0\n", c.fio_engine(), u8::from(c.uses_direct()));
+    match c.wl {
+        Workload::SeqRead | Workload::SeqWrite => {
+            let rw = if c.wl == Workload::SeqRead { "read" } else { "write" };
+            j += &format!("rw={rw}\nbs={SEQ_BS}\nsize={}\niodepth={}\n", l.seq_size, c.seq_qd());
+            if c.wl == Workload::SeqWrite {
+                j += "end_fsync=1\n";
+            }
+            for (i, f) in l.seq_files.iter().enumerate() {
+                j += &format!("[j{i}]\nfilename={}\n", f.display());
+            }
+        }
+        Workload::RandRead => {
+            let (jobs, qd) = if c.engine == EngineKind::Uring { (1, RAND_QD) } else { (RAND_QD, 1) };
+            let per_job = l.rand_ops / jobs as u64 * RAND_BS as u64;
+            j += &format!(
+                "rw=randread\nbs={RAND_BS}\nsize={}\nio_size={per_job}\niodepth={qd}\nnumjobs={jobs}\n[r]\nfilename={}\n",
+                l.rand_size,
+                l.rand_file.display()
+            );
+        }
+    }
+    j
+}
+
+/// One thread's share: (file, offsets) with queue depth `qd`.
+struct Work {
+    file: PathBuf,
+    offsets: Vec<u64>,
+    qd: usize,
+    bs: usize,
+}
+
+fn xorshift(s: &mut u64) -> u64 {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    *s
+}
+
+/// `k` distinct random 4 KiB block offsets in a file of `size` bytes (partial Fisher–Yates).
+fn random_offsets(size: u64, k: usize, seed: u64) -> Vec<u64> {
+    let blocks = (size / RAND_BS as u64) as usize;
+    let mut idx: Vec<u32> = (0..blocks as u32).collect();
+    let mut s = seed | 1;
+    let k = k.min(blocks);
+    for i in 0..k {
+        let j = i + (xorshift(&mut s) % (blocks - i) as u64) as usize;
+        idx.swap(i, j);
+    }
+    idx[..k].iter().map(|&b| b as u64 * RAND_BS as u64).collect()
+}
+
+fn plan(c: &Case, l: &Layout) -> Vec<Work> {
+    match c.wl {
+        Workload::SeqRead | Workload::SeqWrite => l
+            .seq_files
+            .iter()
+            .map(|f| Work { file: f.clone(), offsets: (0..l.seq_size).step_by(SEQ_BS).collect(), qd: c.seq_qd(), bs: SEQ_BS })
+            .collect(),
+        Workload::RandRead => {
+            if c.engine == EngineKind::Mmap {
+                // Queue-less engine: 32 threads, like fio's 32 mmap jobs.
+                let per = (l.rand_ops / RAND_QD as u64) as usize;
+                (0..RAND_QD)
+                    .map(|t| Work {
+                        file: l.rand_file.clone(),
+                        offsets: random_offsets(l.rand_size, per, 0x1234 + t as u64),
+                        qd: 1,
+                        bs: RAND_BS,
+                    })
+                    .collect()
+            } else {
+                vec![Work {
+                    file: l.rand_file.clone(),
+                    offsets: random_offsets(l.rand_size, l.rand_ops as usize, 0x1234),
+                    qd: RAND_QD,
+                    bs: RAND_BS,
+                }]
+            }
+        }
+    }
+}
+
+fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
+    let opts = EngineOpts { queue_depth: w.qd, direct: c.direct, ..EngineOpts::default() };
+    let mut eng = open_engine(c.engine, &opts)?;
+    let write = c.wl == Workload::SeqWrite;
+    let access = if c.wl == Workload::RandRead { Access::Random } else { Access::Sequential };
+    let fopts = if write { FileOpts::write(access) } else { FileOpts::read(access) };
+    let fid = eng.open(&w.file, &fopts)?;
+    let mut pool = BufferPool::new(w.qd, w.bs, 4096);
+    if write {
+        // Fill the buffers once (not timed), like fio's pre-filled write buffers.
+        let dg = DataGen::new(7);
+        let mut bufs: Vec<_> = std::iter::from_fn(|| pool.get()).collect();
+        for (i, b) in bufs.iter_mut().enumerate() {
+            dg.fill(i as u64, 0, b);
+        }
+        for b in bufs {
+            pool.put(b);
+        }
+    }
+    eng.register_pool(&pool)?;
+    let mut stats = Stats::default();
+    let mut done = Vec::with_capacity(w.qd);
+    let op = if write { Op::Write } else { Op::Read };
+    let mut next = 0usize;
+    let mut bytes = 0u64;
+    start.wait();
+    loop {
+        while next < w.offsets.len() {
+            let Some(mut b) = pool.get() else { break };
+            b.set_len(w.bs);
+            let off = w.offsets[next];
+            eng.submit(IoReq { op, file: fid, offset: off, buf: b, user_data: next as u64 })?;
+            next += 1;
+        }
+        if eng.in_flight() == 0 {
+            break;
+        }
+        done.clear();
+        eng.reap(1, &mut done)?;
+        for cpl in done.drain(..) {
+            stats.record(&cpl);
+            match &cpl.result {
+                Ok(n) if *n == w.bs => bytes += *n as u64,
+                Ok(n) => bail!("short {:?} at {}: {n} of {} bytes", cpl.op, cpl.offset, w.bs),
+                Err(e) => bail!("{:?} at {} failed: {e}", cpl.op, cpl.offset),
+            }
+            pool.put(cpl.buf);
+        }
+    }
+    if write {
+        eng.fsync(fid)?;
+    }
+    eng.close(fid)?;
+    Ok(bytes)
+}
+
+/// Our engine on case `c`: bytes/s over the wall time from the common start to the last thread done.
+fn run_ours(c: Case, l: &Layout) -> Result<f64> {
+    let works = plan(&c, l);
+    let start = Arc::new(Barrier::new(works.len() + 1));
+    let handles: Vec<_> = works
+        .into_iter()
+        .map(|w| {
+            let s = start.clone();
+            std::thread::spawn(move || run_worker(c, w, s))
+        })
+        .collect();
+    start.wait();
+    let t0 = Instant::now();
+    let mut total = 0u64;
+    let mut err = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(b)) => total += b,
+            Ok(Err(e)) => err = Some(e),
+            Err(_) => err = Some(anyhow::anyhow!("worker panicked")),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if let Some(e) = err {
+        return Err(e.context(format!("ours {} {}", c.wl.label(), c.engine_label())));
+    }
+    Ok(total as f64 / secs)
+}
+
+fn direct_supported(dir: &Path) -> std::result::Result<(), String> {
+    let probe = dir.join(".direct-probe");
+    std::fs::write(&probe, vec![0u8; 4096]).map_err(|e| e.to_string())?;
+    let mut e = open_engine(EngineKind::Direct, &EngineOpts::default()).map_err(|e| e.to_string())?;
+    let r = e.open(&probe, &FileOpts::read(Access::Normal)).map(|_| ()).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&probe);
+    r
+}
+
+/// Single-core data-generation speed in GiB/s: (incompressible, 50% compressible).
+pub fn datagen_gibps(total: u64) -> (f64, f64) {
+    let mut buf = vec![0u8; MIB as usize];
+    let measure = |g: DataGen, buf: &mut [u8]| {
+        let t0 = Instant::now();
+        let mut off = 0u64;
+        while off < total {
+            g.fill(3, off, buf);
+            off += buf.len() as u64;
+        }
+        std::hint::black_box(&buf);
+        total as f64 / t0.elapsed().as_secs_f64() / (1u64 << 30) as f64
+    };
+    let a = measure(DataGen::new(1), &mut buf);
+    let b = measure(
+        DataGen::with_opts(mlps_io_core::DataGenOpts { seed: 1, compress_pct: 50, ..Default::default() }),
+        &mut buf,
+    );
+    (a, b)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse_opts(args)?;
+    let fio = bc::fio_binary()?;
+    let dir = o.dir.clone().unwrap_or_else(|| workspace_root().join("target").join("bench-io"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (seq_size, rand_size, rand_ops) = if o.quick { (64 * MIB, 128 * MIB, 16384) } else { (256 * MIB, 512 * MIB, 65536) };
+    let l = Layout {
+        seq_files: (0..SEQ_THREADS).map(|i| dir.join(format!("seq{i}.dat"))).collect(),
+        rand_file: dir.join("rand.dat"),
+        dir: dir.clone(),
+        seq_size,
+        rand_size,
+        rand_ops,
+    };
+    println!("machine: {}", bc::machine_description(&dir));
+    println!("date:    {}", bc::utc_now());
+    println!("fio:     {} ({})", bc::fio_version(&fio), fio.display());
+    println!("files:   {} ({} x {} MiB seq, {} MiB rand, {} random 4k reads); {} pairs ABAB, cache dropped before every run",
+        l.dir.display(), SEQ_THREADS, seq_size / MIB, rand_size / MIB, rand_ops, o.pairs);
+    let (g0, g50) = datagen_gibps(if o.quick { 1 << 30 } else { 4 << 30 });
+    println!("datagen: {g0:.2} GiB/s per core (incompressible), {g50:.2} GiB/s per core (compress_pct=50)");
+
+    for (i, f) in l.seq_files.iter().enumerate() {
+        lay_out(f, seq_size, i as u64)?;
+    }
+    lay_out(&l.rand_file, rand_size, 99)?;
+
+    let mut unsupported = Vec::new();
+    let uring_ok = match probe_uring() {
+        Ok(()) => true,
+        Err(e) => {
+            unsupported.push(format!("uring: {e}"));
+            false
+        }
+    };
+    let direct_ok = match direct_supported(&dir) {
+        Ok(()) => true,
+        Err(e) => {
+            unsupported.push(format!("direct: {e}"));
+            false
+        }
+    };
+    let mut cases = Vec::new();
+    for wl in [Workload::SeqRead, Workload::SeqWrite, Workload::RandRead] {
+        for (engine, direct) in [
+            (EngineKind::Sync, false),
+            (EngineKind::Direct, false),
+            (EngineKind::Uring, false),
+            (EngineKind::Uring, true),
+            (EngineKind::Mmap, false),
+        ] {
+            let c = Case { wl, engine, direct };
+            if (engine == EngineKind::Uring && !uring_ok) || (c.uses_direct() && !direct_ok) {
+                continue;
+            }
+            let name = format!("{} {}", wl.label(), c.engine_label());
+            if !o.only.is_empty() && !o.only.iter().any(|s| name.contains(s.as_str())) {
+                continue;
+            }
+            cases.push(c);
+        }
+    }
+
+    let mut table = Table::new(&[
+        "workload", "engine", "fio MB/s (median)", "ours MB/s (median)", "ratio", "need", "fio min–max", "ours min–max", "ok",
+    ]);
+    let files = l.all_files();
+    let mut min_ratio = f64::INFINITY;
+    let mut methods = std::collections::BTreeSet::new();
+    for c in &cases {
+        let name = format!("{}-{}", format!("{:?}", c.wl).to_lowercase(), c.engine_label().replace('+', "-"));
+        let job = fio_job(c, &l);
+        let pairs = bc::abab(
+            o.pairs,
+            || {
+                methods.insert(bc::drop_caches(&files).to_string());
+            },
+            || bc::run_fio(&fio, &job, &l.dir, &name).map(|r| r.bw_bytes),
+            || run_ours(*c, &l),
+        )?;
+        let ratio = pairs.ratio();
+        min_ratio = min_ratio.min(ratio);
+        let (fl, fh) = bc::min_max(&pairs.a);
+        let (ol, oh) = bc::min_max(&pairs.b);
+        let ok = if ratio >= c.wl.threshold() { "yes" } else { "NO" };
+        let row = vec![
+            c.wl.label().to_string(),
+            c.engine_label(),
+            bc::fmt_mbps(pairs.median_a()),
+            bc::fmt_mbps(pairs.median_b()),
+            format!("{ratio:.3}"),
+            format!("≥{:.2}", c.wl.threshold()),
+            format!("{}–{}", bc::fmt_mbps(fl), bc::fmt_mbps(fh)),
+            format!("{}–{}", bc::fmt_mbps(ol), bc::fmt_mbps(oh)),
+            ok.to_string(),
+        ];
+        eprintln!("  {}", row.join(" | "));
+        table.push(row);
+    }
+    println!();
+    print!("{}", table.to_markdown());
+    println!("cache drop method: {}", methods.into_iter().collect::<Vec<_>>().join(", "));
+    for u in &unsupported {
+        println!("not benchmarked: {u}");
+    }
+    if !o.keep {
+        let _ = std::fs::remove_dir_all(&l.dir);
+    }
+    if cases.is_empty() {
+        bail!("no benchmark rows selected");
+    }
+    println!("RESULT io min_ratio={min_ratio:.3} rows={}", cases.len());
+    Ok(())
+}
