@@ -84,13 +84,17 @@ pub fn parse_output(text: &str) -> Result<RawHost, String> {
             }
         }
     }
-    raw.drives.sort_by(|a: &Drive, b: &Drive| a.name.cmp(&b.name));
+    raw.drives
+        .sort_by(|a: &Drive, b: &Drive| a.name.cmp(&b.name));
     Ok(raw)
 }
 
 fn parse_path(body: &[&str]) -> PathProbe {
     let path = body.first().unwrap_or(&"").to_string();
-    let resolved = body.get(1).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let resolved = body
+        .get(1)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
     let stat = body.get(2).copied().unwrap_or("");
     let nums: Vec<u64> = stat
         .split_whitespace()
@@ -134,15 +138,24 @@ mod tests {
         let local = HostInfo::collect_local(&[std::path::Path::new(&odd)]);
         assert_eq!(remote.hostname, local.hostname);
         assert_eq!(remote.memory.total, local.memory.total);
-        assert_eq!(remote.cpu.as_ref().map(|c| c.num_logical_cores), local.cpu.as_ref().map(|c| c.num_logical_cores));
+        assert_eq!(
+            remote.cpu.as_ref().map(|c| c.num_logical_cores),
+            local.cpu.as_ref().map(|c| c.num_logical_cores)
+        );
         assert_eq!(remote.mounts, local.mounts);
         assert_eq!(remote.drives, local.drives);
         let (r, l) = (&remote.paths[0], &local.paths[0]);
         assert_eq!(r.path, odd);
-        assert_eq!((&r.resolved, &r.mount_point, &r.fs_type), (&l.resolved, &l.mount_point, &l.fs_type));
+        assert_eq!(
+            (&r.resolved, &r.mount_point, &r.fs_type),
+            (&l.resolved, &l.mount_point, &l.fs_type)
+        );
         assert_eq!(r.total_bytes, l.total_bytes);
         assert!(remote.errors.is_empty(), "{:?}", remote.errors);
-        assert_eq!(remote.system.as_ref().map(|s| &s.kernel_version), local.system.as_ref().map(|s| &s.kernel_version));
+        assert_eq!(
+            remote.system.as_ref().map(|s| &s.kernel_version),
+            local.system.as_ref().map(|s| &s.kernel_version)
+        );
     }
 
     #[test]

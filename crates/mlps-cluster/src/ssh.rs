@@ -165,7 +165,9 @@ impl SshCollector {
                 message: e.to_string(),
             })?;
         if !sess.authenticated() {
-            return Err(sess_err("not authenticated after key authentication".into()));
+            return Err(sess_err(
+                "not authenticated after key authentication".into(),
+            ));
         }
         Ok(sess)
     }
@@ -249,7 +251,10 @@ impl SshCollector {
         let strs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let refs: Vec<&str> = strs.iter().map(String::as_str).collect();
         let script = remote::collect_script(&refs);
-        let out = self.run(host, &format!("sh -c {}", crate::launch::shell_quote(&script)))?;
+        let out = self.run(
+            host,
+            &format!("sh -c {}", crate::launch::shell_quote(&script)),
+        )?;
         if out.status != 0 {
             return Err(SshError::Command {
                 host: host.to_string(),
