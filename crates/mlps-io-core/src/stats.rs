@@ -28,7 +28,10 @@ impl LatencyHistogram {
     #[inline]
     pub fn record(&mut self, d: Duration) {
         let ns = (d.as_nanos() as u64).max(1);
-        self.0.saturating_record(ns);
+        // `record` grows the (auto-resizing) histogram; `saturating_record` would clamp instead.
+        if self.0.record(ns).is_err() {
+            self.0.saturating_record(ns);
+        }
     }
     /// Add another histogram's counts.
     pub fn merge(&mut self, other: &LatencyHistogram) {

@@ -111,10 +111,29 @@ fn do_write(f: &mut MapFile, offset: u64, data: &[u8]) -> io::Result<usize> {
     }
     match &mut f.map {
         Map::Rw(m) => {
+            prefault_write(m, offset as usize, data.len());
             m[offset as usize..end as usize].copy_from_slice(data);
             Ok(data.len())
         }
         _ => Err(io::Error::from_raw_os_error(libc::EBADF)),
+    }
+}
+
+/// Fault the target pages in writable with one `madvise(MADV_POPULATE_WRITE)` (Linux ≥ 5.14)
+/// instead of one page fault per 4 KiB inside `memcpy`. In a multi-threaded process every fault on
+/// a shared file mapping is costly (fio's thread mode halves its mmap write speed for the same
+/// reason); batching them recovers most of it. Errors (older kernels) are ignored: plain faults follow.
+fn prefault_write(m: &mut MmapMut, offset: usize, len: usize) {
+    const PAGE: usize = 4096;
+    let start = offset & !(PAGE - 1);
+    let end = (offset + len).min(m.len());
+    if end <= start {
+        return;
+    }
+    // SAFETY: [start, end) lies inside the live mapping `m`; MADV_POPULATE_WRITE only faults pages
+    // in (it does not change their contents).
+    unsafe {
+        libc::madvise(m.as_mut_ptr().add(start).cast(), end - start, libc::MADV_POPULATE_WRITE);
     }
 }
 
