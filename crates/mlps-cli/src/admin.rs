@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use clap::Command;
-use mlps_rules::results_tree::{ResultsTree, SENTINEL_VERSION, Sentinel, TreeError, validate_segment};
+use mlps_rules::results_tree::{
+    ResultsTree, SENTINEL_VERSION, Sentinel, TreeError, validate_segment,
+};
 use serde_json::{Map, Value};
 
 use crate::exit::CliError;
@@ -14,7 +16,9 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
@@ -96,7 +100,10 @@ fn record_default(dir: &Path) -> Result<(), CliError> {
 /// Every option definition of the grammar with the dest `key` (first found), for type checks.
 fn find_arg(root: &Command, key: &str) -> Option<clap::Arg> {
     fn walk(c: &Command, key: &str) -> Option<clap::Arg> {
-        if let Some(a) = c.get_arguments().find(|a| a.get_id() == key && !a.is_positional()) {
+        if let Some(a) = c
+            .get_arguments()
+            .find(|a| a.get_id() == key && !a.is_positional())
+        {
             return Some(a.clone());
         }
         c.get_subcommands().find_map(|s| walk(s, key))
@@ -112,7 +119,10 @@ pub fn show(json: bool) -> Result<(), CliError> {
         m.insert("path".into(), user.path.display().to_string().into());
         let mut vals = Map::new();
         for k in USER_KEYS {
-            vals.insert(k.to_string(), user.values.get(*k).cloned().unwrap_or(Value::Null));
+            vals.insert(
+                k.to_string(),
+                user.values.get(*k).cloned().unwrap_or(Value::Null),
+            );
         }
         m.insert("values".into(), Value::Object(vals));
         m.insert("rejected".into(), user.rejected_keys().into());
@@ -136,7 +146,9 @@ pub fn show(json: bool) -> Result<(), CliError> {
         println!("{line}");
     }
     for k in user.rejected_keys() {
-        println!("  {k:<18} REJECTED (not an environment key; remove with `mlpstorage config unset {k}`)");
+        println!(
+            "  {k:<18} REJECTED (not an environment key; remove with `mlpstorage config unset {k}`)"
+        );
     }
     Ok(())
 }

@@ -93,6 +93,8 @@ fn decorate(cmd: Command) -> Command {
             _ => a,
         }
     })
+    // argparse semantics: a repeated option's last value wins.
+    .args_override_self(true)
     .mut_subcommands(decorate)
 }
 
@@ -135,9 +137,18 @@ fn protocol() -> Arg {
 /// Options on every benchmark command and most utilities (CORE_STD).
 fn core_std() -> Vec<Arg> {
     vec![
-        opt("results_dir", "results-dir", "results root (must be `init`-ed); layered")
-            .value_name("DIR"),
-        opt("systemname", "systemname", "system-under-test name; layered").value_name("NAME"),
+        opt(
+            "results_dir",
+            "results-dir",
+            "results root (must be `init`-ed); layered",
+        )
+        .value_name("DIR"),
+        opt(
+            "systemname",
+            "systemname",
+            "system-under-test name; layered",
+        )
+        .value_name("NAME"),
         opt(
             "config_file",
             "config-file",
@@ -147,9 +158,13 @@ fn core_std() -> Vec<Arg> {
         .value_name("PATH"),
         flag("debug", "debug", "debug logging"),
         flag("verbose", "verbose", "more user-facing output"),
-        opt("stream_log_level", "stream-log-level", "console log threshold")
-            .default_value("INFO")
-            .value_parser(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+        opt(
+            "stream_log_level",
+            "stream-log-level",
+            "console log threshold",
+        )
+        .default_value("INFO")
+        .value_parser(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
         flag("quiet", "quiet", "suppress the Run Configuration table"),
         choice(
             "color",
@@ -298,7 +313,11 @@ fn dlio_bin_path() -> Arg {
 }
 
 fn o_direct() -> Arg {
-    flag("o_direct", "o-direct", "route I/O via O_DIRECT (requires file)")
+    flag(
+        "o_direct",
+        "o-direct",
+        "route I/O via O_DIRECT (requires file)",
+    )
 }
 
 fn client_memory() -> Arg {
@@ -460,7 +479,13 @@ fn training(mode: Mode) -> Command {
 fn checkpointing(mode: Mode) -> Command {
     let base = |cmd: &'static str| {
         let mut v = vec![
-            choice("model", "model", "LLM [required]", edition::CHECKPOINT_MODELS).short('m'),
+            choice(
+                "model",
+                "model",
+                "LLM [required]",
+                edition::CHECKPOINT_MODELS,
+            )
+            .short('m'),
             int("num_processes", "num-processes", "ranks [required]"),
             client_memory().help("RAM per client host in GB [required]"),
             int(
@@ -528,8 +553,13 @@ fn checkpointing(mode: Mode) -> Command {
 fn vectordb(mode: Mode) -> Command {
     let common = |cmd: &'static str| {
         let mut v = vec![
-            choice("vdb_engine", "vdb-engine", "vector database engine", &["milvus"])
-                .default_value("milvus"),
+            choice(
+                "vdb_engine",
+                "vdb-engine",
+                "vector database engine",
+                &["milvus"],
+            )
+            .default_value("milvus"),
             choice(
                 "vdb_index",
                 "vdb-index",
@@ -570,10 +600,18 @@ fn vectordb(mode: Mode) -> Command {
                     .default_value("19530"),
                 opt("collection", "collection", "collection name"),
                 opt("config", "config", "named or path config for the harness"),
-                opt("storage_root", "storage-root", "where the engine stores data"),
+                opt(
+                    "storage_root",
+                    "storage-root",
+                    "where the engine stores data",
+                ),
                 opt("storage_type", "storage-type", "engine storage type")
                     .default_value("local_fs"),
-                flag("distributed", "distributed", "fan out across --hosts via MPI"),
+                flag(
+                    "distributed",
+                    "distributed",
+                    "fan out across --hosts via MPI",
+                ),
                 hosts(false),
                 int("npernode", "npernode", "processes per client")
                     .alias("num-processes-per-client")
@@ -587,11 +625,21 @@ fn vectordb(mode: Mode) -> Command {
                     &["filesystem", "mpi"],
                 )
                 .default_value("filesystem"),
-                opt("rank_output_dir", "rank-output-dir", "per-rank output directory")
-                    .default_value(&*Box::leak(tmp.to_string_lossy().into_owned().into_boxed_str())),
+                opt(
+                    "rank_output_dir",
+                    "rank-output-dir",
+                    "per-rank output directory",
+                )
+                .default_value(&*Box::leak(
+                    tmp.to_string_lossy().into_owned().into_boxed_str(),
+                )),
                 int("seed", "seed", "base seed (rank adds)").default_value("42"),
-                int("ready_timeout", "ready-timeout", "seconds to wait for readiness")
-                    .default_value("7200"),
+                int(
+                    "ready_timeout",
+                    "ready-timeout",
+                    "seconds to wait for readiness",
+                )
+                .default_value("7200"),
             ]);
             v.extend(mpi_args("mpiexec"));
         }
@@ -615,10 +663,19 @@ fn vectordb(mode: Mode) -> Command {
                         .default_value("200"),
                     int("max_degree", "max-degree", "DiskANN max degree").default_value("16"),
                     int("inline_pq", "inline-pq", "AISAQ inline PQ").default_value("16"),
-                    int("search_list_size", "search-list-size", "DiskANN search list")
-                        .default_value("200"),
-                    choice("metric_type", "metric-type", "metric", &["COSINE", "L2", "IP"])
-                        .default_value("COSINE"),
+                    int(
+                        "search_list_size",
+                        "search-list-size",
+                        "DiskANN search list",
+                    )
+                    .default_value("200"),
+                    choice(
+                        "metric_type",
+                        "metric-type",
+                        "metric",
+                        &["COSINE", "L2", "IP"],
+                    )
+                    .default_value("COSINE"),
                     flag("compact", "compact", "compact after load"),
                     int("monitor_interval", "monitor-interval", "seconds").default_value("5"),
                 ]);
@@ -627,8 +684,12 @@ fn vectordb(mode: Mode) -> Command {
         if cmd == "run" {
             v.extend([
                 int("batch_size", "batch-size", "query batch per process").default_value("1"),
-                int("num_query_processes", "num-query-processes", "query processes")
-                    .default_value("1"),
+                int(
+                    "num_query_processes",
+                    "num-query-processes",
+                    "query processes",
+                )
+                .default_value("1"),
                 int("report_count", "report-count", "report every N").default_value("100"),
                 choice(
                     "benchmark_mode",
@@ -637,8 +698,12 @@ fn vectordb(mode: Mode) -> Command {
                     &["timed", "query_count", "sweep"],
                 )
                 .default_value("timed"),
-                int("runtime", "runtime", "seconds (default 60 when --queries unset)")
-                    .conflicts_with("queries"),
+                int(
+                    "runtime",
+                    "runtime",
+                    "seconds (default 60 when --queries unset)",
+                )
+                .conflicts_with("queries"),
                 int("queries", "queries", "total queries across ranks"),
                 int("num_query_vectors", "num-query-vectors", "query vectors")
                     .default_value("1000"),
@@ -655,7 +720,8 @@ fn vectordb(mode: Mode) -> Command {
             v.extend(timeseries(mode));
         }
         if mode != Mode::Closed {
-            v.push(params());
+            // `-p` is `--port` here.
+            v.push(params().short(None));
         }
         v.extend(core_std());
         v.extend(open_std(mode));
@@ -789,12 +855,7 @@ fn results_dir_only() -> Arg {
 fn selection() -> Vec<Arg> {
     vec![
         results_dir_only(),
-        choice(
-            "mode",
-            "mode",
-            "division",
-            &["closed", "open", "whatif"],
-        ),
+        choice("mode", "mode", "division", &["closed", "open", "whatif"]),
         choice(
             "benchmark",
             "benchmark",
@@ -844,20 +905,25 @@ fn utilities() -> Vec<Command> {
         Command::new("runs")
             .about("the run ledger")
             .subcommand(
-                Command::new("list").about("one row per leaf").args(selection()).arg(
-                    choice(
+                Command::new("list")
+                    .about("one row per leaf")
+                    .args(selection())
+                    .arg(choice(
                         "status",
                         "status",
                         "status",
                         &["complete", "failed", "incomplete"],
-                    ),
-                ),
+                    )),
             )
             .subcommand(
                 Command::new("show")
                     .about("one run in detail")
                     .arg(results_dir_only())
-                    .arg(Arg::new("id").required(true).value_parser(value_parser!(i64))),
+                    .arg(
+                        Arg::new("id")
+                            .required(true)
+                            .value_parser(value_parser!(i64)),
+                    ),
             )
             .subcommand(
                 Command::new("rm")
@@ -879,7 +945,11 @@ fn utilities() -> Vec<Command> {
                         "older-than",
                         "AGE (12h, 7d, 2w) or DATE (2026-09-01)",
                     ))
-                    .arg(int("keep_last", "keep-last", "keep the newest N per result"))
+                    .arg(int(
+                        "keep_last",
+                        "keep-last",
+                        "keep the newest N per result",
+                    ))
                     .arg(flag("yes", "yes", "do not ask").short('y')),
             )
             .subcommand(
@@ -914,21 +984,40 @@ fn utilities() -> Vec<Command> {
             .subcommand(
                 Command::new("generate")
                     .about("uv pip compile the project")
-                    .arg(opt("pyproject", "pyproject", "pyproject.toml").default_value("pyproject.toml"))
-                    .arg(opt("output", "output", "lockfile path").short('o').default_value("requirements.txt"))
+                    .arg(
+                        opt("pyproject", "pyproject", "pyproject.toml")
+                            .default_value("pyproject.toml"),
+                    )
+                    .arg(
+                        opt("output", "output", "lockfile path")
+                            .short('o')
+                            .default_value("requirements.txt"),
+                    )
                     .arg(flag("generate_hashes", "generate-hashes", "add hashes"))
                     .arg(opt("python_version", "python-version", "target Python"))
                     .arg(opt("exclude_newer", "exclude-newer", "DATE"))
                     .arg(opt("extra", "extra", "extras").action(ArgAction::Append))
-                    .arg(flag("all", "all", "requirements.txt and requirements-full.txt"))
+                    .arg(flag(
+                        "all",
+                        "all",
+                        "requirements.txt and requirements-full.txt",
+                    ))
                     .arg(results_dir_only()),
             )
             .subcommand(
                 Command::new("verify")
                     .about("compare installed packages with a lockfile")
-                    .arg(opt("lockfile", "lockfile", "lockfile path").short('l').default_value("requirements.txt"))
+                    .arg(
+                        opt("lockfile", "lockfile", "lockfile path")
+                            .short('l')
+                            .default_value("requirements.txt"),
+                    )
                     .arg(opt("skip", "skip", "package to skip").action(ArgAction::Append))
-                    .arg(flag("allow_missing", "allow-missing", "missing packages are fine"))
+                    .arg(flag(
+                        "allow_missing",
+                        "allow-missing",
+                        "missing packages are fine",
+                    ))
                     .arg(flag("strict", "strict", "fail on any difference"))
                     .arg(results_dir_only()),
             ),
@@ -960,11 +1049,19 @@ fn utilities() -> Vec<Command> {
         Command::new("validate")
             .about("check a submission tree against the rules")
             .arg(Arg::new("submission_dir").required(true))
-            .arg(opt("submitters", "submitters", "CSV of submitters (default all)"))
+            .arg(opt(
+                "submitters",
+                "submitters",
+                "CSV of submitters (default all)",
+            ))
             .arg(opt("mlperf_version", "mlperf-version", "v2.0 or v3.0").default_value("v3.0"))
             .arg(opt("csv", "csv", "summary CSV path").default_value("summary.csv"))
             .arg(flag("skip_output_file", "skip-output-file", "write no CSV"))
-            .arg(opt("reference_checksum", "reference-checksum", "MD5 (accepted, unused)"))
+            .arg(opt(
+                "reference_checksum",
+                "reference-checksum",
+                "MD5 (accepted, unused)",
+            ))
             .args(core_std()),
         Command::new("rules-coverage")
             .about("reconcile Rules.md rule IDs with the checks")
@@ -1000,9 +1097,7 @@ pub fn command() -> Command {
 fn find_opt<'a>(cmd: &'a Command, token: &str) -> Option<&'a Arg> {
     if let Some(long) = token.strip_prefix("--") {
         cmd.get_arguments().find(|a| {
-            a.get_long() == Some(long)
-                || a.get_all_aliases()
-                    .is_some_and(|al| al.contains(&long))
+            a.get_long() == Some(long) || a.get_all_aliases().is_some_and(|al| al.contains(&long))
         })
     } else {
         let c = token.strip_prefix('-')?.chars().next()?;
@@ -1151,7 +1246,10 @@ mod tests {
             next(&["closed", "training"]).as_deref(),
             Some("next: unet3d | retinanet  (or -h or --help_all for details)")
         );
-        assert!(next(&["closed", "training", "unet3d", "run"]).is_some_and(|n| n.starts_with("next: file | object")));
+        assert!(
+            next(&["closed", "training", "unet3d", "run"])
+                .is_some_and(|n| n.starts_with("next: file | object"))
+        );
         assert!(
             next(&["closed", "training", "unet3d", "run", "--hosts", "a", "b"])
                 .is_some_and(|n| n.starts_with("next: file | object"))

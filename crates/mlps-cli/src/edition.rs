@@ -13,8 +13,14 @@ pub const RULES_EDITION: &str = "3.0";
 /// Training models legal in closed/open (edition 3.0).
 pub const TRAINING_MODELS_EDITION: &[&str] = &["unet3d", "retinanet"];
 /// Training models offered by whatif.
-pub const TRAINING_MODELS_WHATIF: &[&str] =
-    &["cosmoflow", "resnet50", "unet3d", "dlrm", "retinanet", "flux"];
+pub const TRAINING_MODELS_WHATIF: &[&str] = &[
+    "cosmoflow",
+    "resnet50",
+    "unet3d",
+    "dlrm",
+    "retinanet",
+    "flux",
+];
 /// Accelerators of closed/open (`ACCELERATORS_CLOSED`).
 pub const ACCELERATORS_EDITION: &[&str] = &["b200", "mi355"];
 /// Accelerators offered by whatif.

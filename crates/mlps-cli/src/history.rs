@@ -13,7 +13,11 @@ use crate::exit::CliError;
 /// argv joined by spaces, quoting what needs it.
 pub fn join_argv(argv: &[String]) -> String {
     argv.iter()
-        .map(|a| shlex::try_quote(a).map(|q| q.into_owned()).unwrap_or_else(|_| a.clone()))
+        .map(|a| {
+            shlex::try_quote(a)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| a.clone())
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -104,7 +108,9 @@ pub fn rerun_args(tree: &ResultsTree, id: i64) -> Result<Vec<String>, CliError> 
     let mut argv = shlex::split(&e.command)
         .ok_or_else(|| CliError::general(format!("error: history entry {id} cannot be parsed")))?;
     if argv.is_empty() {
-        return Err(CliError::general(format!("error: history entry {id} is empty")));
+        return Err(CliError::general(format!(
+            "error: history entry {id} is empty"
+        )));
     }
     argv.remove(0);
     Ok(argv)

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::parser::ValueSource;
 use clap::builder::ValueParser;
+use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use serde_json::{Map, Value};
 
@@ -144,12 +144,17 @@ pub fn coerce(arg: &Arg, v: &Value) -> Result<Option<Value>, String> {
                 Value::Array(a) => a.iter().filter_map(scalar_text).collect(),
                 Value::Object(o) if arg.get_id() == "params" => o
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", scalar_text(v).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        format!("{k}={}", scalar_text(v).unwrap_or_else(|| v.to_string()))
+                    })
                     .collect(),
                 other => {
                     let s = scalar_text(other).ok_or_else(|| bad("a list"))?;
                     if arg.get_id() == "hosts" {
-                        s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+                        s.split(',')
+                            .map(|x| x.trim().to_string())
+                            .filter(|x| !x.is_empty())
+                            .collect()
                     } else {
                         vec![s]
                     }
@@ -165,7 +170,10 @@ pub fn coerce(arg: &Arg, v: &Value) -> Result<Option<Value>, String> {
             if names.contains(&s) {
                 Ok(())
             } else {
-                Err(format!("invalid value '{s}' (possible values: {})", names.join(", ")))
+                Err(format!(
+                    "invalid value '{s}' (possible values: {})",
+                    names.join(", ")
+                ))
             }
         };
         match &out {
@@ -215,12 +223,15 @@ pub fn read_yaml_map(path: &Path) -> Result<Map<String, Value>, String> {
     if text.trim().is_empty() {
         return Ok(Map::new());
     }
-    let v: Value =
-        serde_saphyr::from_str(&text).map_err(|e| format!("{}: invalid YAML: {e}", path.display()))?;
+    let v: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("{}: invalid YAML: {e}", path.display()))?;
     match v {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
-        _ => Err(format!("{}: expected a mapping of option names to values", path.display())),
+        _ => Err(format!(
+            "{}: expected a mapping of option names to values",
+            path.display()
+        )),
     }
 }
 
@@ -322,13 +333,13 @@ pub fn resolve(
 
     let file_values = match m.try_get_one::<String>("config_file").ok().flatten() {
         Some(path) => {
-            let map = read_yaml_map(Path::new(path)).map_err(|e| {
-                CliError::usage(format!("error: --config-file {e}"))
-            })?;
+            let map = read_yaml_map(Path::new(path))
+                .map_err(|e| CliError::usage(format!("error: --config-file {e}")))?;
             for k in map.keys() {
                 if !args.iter().any(|a| a.get_id() == k.as_str()) {
-                    r.warnings
-                        .push(format!("Config file contains unknown parameter '{k}', skipping"));
+                    r.warnings.push(format!(
+                        "Config file contains unknown parameter '{k}', skipping"
+                    ));
                 }
             }
             map
@@ -362,10 +373,7 @@ pub fn resolve(
         {
             chosen = coerce(arg, v)
                 .map_err(|e| {
-                    CliError::config(format!(
-                        "error: {} key '{id}': {e}",
-                        user.path.display()
-                    ))
+                    CliError::config(format!("error: {} key '{id}': {e}", user.path.display()))
                 })?
                 .map(|v| (v, Source::UserConfig));
         }

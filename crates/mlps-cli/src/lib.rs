@@ -96,7 +96,10 @@ fn run_args(inv: &Invocation, args: &[String]) -> Result<ExitCode, CliError> {
         return config_cmd(&root, sub).map(|_| ExitCode::Success);
     }
     if name == "init" {
-        let org = sub.get_one::<String>("orgname").cloned().unwrap_or_default();
+        let org = sub
+            .get_one::<String>("orgname")
+            .cloned()
+            .unwrap_or_default();
         let dir = sub.get_one::<String>("results_dir").cloned();
         return admin::init(&org, dir.as_deref()).map(|_| ExitCode::Success);
     }
@@ -107,16 +110,28 @@ fn run_args(inv: &Invocation, args: &[String]) -> Result<ExitCode, CliError> {
     let user = UserConfig::load()?;
     if let Some(mode) = Mode::parse(name) {
         let (bench, bm) = sub.subcommand().unwrap_or(("", sub));
-        let family = Family::parse(bench).ok_or_else(|| CliError::usage("error: missing benchmark"))?;
+        let family =
+            Family::parse(bench).ok_or_else(|| CliError::usage("error: missing benchmark"))?;
         let bench_cmd = sub_cmd.find_subcommand(bench).cloned().unwrap_or_default();
         let (model, cm, cmd_node) = if family == Family::Training {
             let (model, mm) = bm.subcommand().unwrap_or(("", bm));
-            let model_cmd = bench_cmd.find_subcommand(model).cloned().unwrap_or_default();
+            let model_cmd = bench_cmd
+                .find_subcommand(model)
+                .cloned()
+                .unwrap_or_default();
             let (c, cm) = mm.subcommand().unwrap_or(("", mm));
-            (Some(model.to_string()), (c.to_string(), cm.clone()), model_cmd.find_subcommand(c).cloned())
+            (
+                Some(model.to_string()),
+                (c.to_string(), cm.clone()),
+                model_cmd.find_subcommand(c).cloned(),
+            )
         } else {
             let (c, cm) = bm.subcommand().unwrap_or(("", bm));
-            (None, (c.to_string(), cm.clone()), bench_cmd.find_subcommand(c).cloned())
+            (
+                None,
+                (c.to_string(), cm.clone()),
+                bench_cmd.find_subcommand(c).cloned(),
+            )
         };
         let leaf_cmd = cmd_node.unwrap_or_default();
         return pipeline::benchmark(
@@ -133,22 +148,41 @@ fn run_args(inv: &Invocation, args: &[String]) -> Result<ExitCode, CliError> {
     match name {
         "reports" => {
             let (_, rm) = sub.subcommand().unwrap_or(("", sub));
-            let leaf = sub_cmd.find_subcommand("reportgen").cloned().unwrap_or_default();
-            tool(inv, &leaf, rm, &user, Gate::Required, |ctx| tools::reportgen(ctx))
+            let leaf = sub_cmd
+                .find_subcommand("reportgen")
+                .cloned()
+                .unwrap_or_default();
+            tool(inv, &leaf, rm, &user, Gate::Required, |ctx| {
+                tools::reportgen(ctx)
+            })
         }
         "validate" => {
-            let dir = PathBuf::from(sub.get_one::<String>("submission_dir").cloned().unwrap_or_default());
-            tool(inv, &sub_cmd, sub, &user, Gate::IfGiven, |ctx| tools::validate(ctx, &dir))
+            let dir = PathBuf::from(
+                sub.get_one::<String>("submission_dir")
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            tool(inv, &sub_cmd, sub, &user, Gate::IfGiven, |ctx| {
+                tools::validate(ctx, &dir)
+            })
         }
-        "submit" => tool(inv, &sub_cmd, sub, &user, Gate::Required, |ctx| tools::submit(ctx)),
-        "rules-coverage" => tool(inv, &sub_cmd, sub, &user, Gate::None, |ctx| tools::rules_coverage(ctx)),
+        "submit" => tool(inv, &sub_cmd, sub, &user, Gate::Required, |ctx| {
+            tools::submit(ctx)
+        }),
+        "rules-coverage" => tool(inv, &sub_cmd, sub, &user, Gate::None, |ctx| {
+            tools::rules_coverage(ctx)
+        }),
         "lockfile" => {
             let (which, lm) = sub.subcommand().unwrap_or(("", sub));
             let leaf = sub_cmd.find_subcommand(which).cloned().unwrap_or_default();
             if which == "generate" {
-                tool(inv, &leaf, lm, &user, Gate::None, |ctx| tools::lockfile_generate(ctx))
+                tool(inv, &leaf, lm, &user, Gate::None, |ctx| {
+                    tools::lockfile_generate(ctx)
+                })
             } else {
-                tool(inv, &leaf, lm, &user, Gate::None, |ctx| tools::lockfile_verify(ctx))
+                tool(inv, &leaf, lm, &user, Gate::None, |ctx| {
+                    tools::lockfile_verify(ctx)
+                })
             }
         }
         "history" => history_cmd(inv, sub, &user),
@@ -161,7 +195,10 @@ fn run_args(inv: &Invocation, args: &[String]) -> Result<ExitCode, CliError> {
                 "rm" => runs::rm(
                     &tree,
                     &runs::RmOptions {
-                        ids: rm.get_many::<i64>("ids").map(|v| v.copied().collect()).unwrap_or_default(),
+                        ids: rm
+                            .get_many::<i64>("ids")
+                            .map(|v| v.copied().collect())
+                            .unwrap_or_default(),
                         status: rm.get_one::<String>("status").cloned(),
                         older_than: rm.get_one::<String>("older_than").cloned(),
                         keep_last: rm.get_one::<i64>("keep_last").copied(),
@@ -206,7 +243,12 @@ fn ledger_tree(m: &ArgMatches, user: &UserConfig) -> Result<ResultsTree, CliErro
         .flatten()
         .cloned()
         .or_else(|| pipeline::env_lookup("MLPSTORAGE_RESULTS_DIR").filter(|v| !v.is_empty()))
-        .or_else(|| user.values.get("results_dir").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| {
+            user.values
+                .get("results_dir")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .ok_or_else(|| CliError::usage(format!("error: {}", pipeline::RESULTS_DIR_REQUIRED)))?;
     pipeline::gate(std::path::Path::new(&rd))?;
     Ok(ResultsTree::new(rd))
@@ -256,10 +298,7 @@ fn tool(
         args: &r.values,
         log: &log,
     };
-    f(&ctx).or_else(|e| {
-        let code = classify(&e);
-        Err(CliError::new(code, format!("{e:#}")))
-    })
+    f(&ctx).map_err(|e| CliError::new(classify(&e), format!("{e:#}")))
 }
 
 fn history_tree(user: &UserConfig) -> Result<ResultsTree, CliError> {
@@ -280,7 +319,9 @@ fn history_cmd(inv: &Invocation, m: &ArgMatches, user: &UserConfig) -> Result<Ex
             let id = rm.get_one::<i64>("rerun_id").copied().unwrap_or(0);
             let args = history::rerun_args(&tree, id)?;
             if args.first().map(String::as_str) == Some("history") {
-                return Err(CliError::usage("error: refusing to rerun a history command"));
+                return Err(CliError::usage(
+                    "error: refusing to rerun a history command",
+                ));
             }
             eprintln!("rerunning {id}: mlpstorage {}", history::join_argv(&args));
             let mut argv = vec!["mlpstorage".to_string()];
@@ -315,7 +356,11 @@ fn config_cmd(root: &Command, m: &ArgMatches) -> Result<(), CliError> {
                 .unwrap_or_default();
             admin::set(root, &key, &values)
         }
-        Some(("unset", sm)) => admin::unset(sm.get_one::<String>("key").map(String::as_str).unwrap_or("")),
+        Some(("unset", sm)) => admin::unset(
+            sm.get_one::<String>("key")
+                .map(String::as_str)
+                .unwrap_or(""),
+        ),
         Some(("path", _)) => {
             println!("{}", layering::user_config_path().display());
             Ok(())

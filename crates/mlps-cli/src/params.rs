@@ -34,7 +34,11 @@ fn py_list(items: &[&str]) -> String {
 
 /// Checks `--params` tokens; returns them flattened.
 pub fn check_params(tokens: &[&str]) -> Result<(), CliError> {
-    let bad: Vec<&str> = tokens.iter().copied().filter(|t| !t.contains('=')).collect();
+    let bad: Vec<&str> = tokens
+        .iter()
+        .copied()
+        .filter(|t| !t.contains('='))
+        .collect();
     if !bad.is_empty() {
         return Err(CliError::usage(format!(
             "Error: --params expects KEY=VALUE tokens joined with '=' (no space).\n  Offending token(s): {}\n  Wrong: --param dataset.num_files_train 35000\n  Right: --param dataset.num_files_train=35000\n  Multiple overrides: --params A=1 B=2 C=3",
@@ -52,8 +56,9 @@ pub fn check_params(tokens: &[&str]) -> Result<(), CliError> {
         })
         .collect();
     if !hits.is_empty() {
-        let mut lines =
-            vec!["Error: --params contains dotted key(s) that are not real DLIO parameters:".to_string()];
+        let mut lines = vec![
+            "Error: --params contains dotted key(s) that are not real DLIO parameters:".to_string(),
+        ];
         for (typed, canon) in hits {
             lines.push(format!("  '{typed}' → did you mean '{canon}'?"));
         }
@@ -65,7 +70,10 @@ pub fn check_params(tokens: &[&str]) -> Result<(), CliError> {
 
 fn strings(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         Value::String(s) => vec![s.clone()],
         _ => vec![],
     }
@@ -83,7 +91,9 @@ pub fn normalize(r: &mut Resolved) -> Result<(), CliError> {
         let mut flat = Vec::new();
         for chunk in strings(r.get("mpi_params")) {
             let parts = shlex::split(&chunk).ok_or_else(|| {
-                CliError::usage(format!("error: --mpi-params: unbalanced quotes in {chunk:?}"))
+                CliError::usage(format!(
+                    "error: --mpi-params: unbalanced quotes in {chunk:?}"
+                ))
             })?;
             flat.extend(parts.into_iter().map(Value::String));
         }
@@ -122,7 +132,11 @@ pub fn normalize(r: &mut Resolved) -> Result<(), CliError> {
         && !r.is_set("runtime")
         && !r.is_set("queries")
     {
-        r.set("runtime", Value::from(VECTORDB_DEFAULT_RUNTIME), Source::Default);
+        r.set(
+            "runtime",
+            Value::from(VECTORDB_DEFAULT_RUNTIME),
+            Source::Default,
+        );
     }
     Ok(())
 }
@@ -135,7 +149,9 @@ mod tests {
     fn params_need_equals() {
         let e = check_params(&["dataset.num_files_train", "35000"]).err();
         let msg = e.map(|e| e.message).unwrap_or_default();
-        assert!(msg.starts_with("Error: --params expects KEY=VALUE tokens joined with '=' (no space)."));
+        assert!(
+            msg.starts_with("Error: --params expects KEY=VALUE tokens joined with '=' (no space).")
+        );
         assert!(msg.contains("Offending token(s): ['dataset.num_files_train', '35000']"));
         assert!(check_params(&["a.b=1", "c=2"]).is_ok());
     }

@@ -82,7 +82,9 @@ fn legacy_hint(key: &str) -> Option<String> {
     (env_lookup(&legacy).is_some_and(|v| !v.is_empty())
         && env_lookup(&env_var_name(key)).is_none_or(|v| v.is_empty()))
     .then(|| {
-        format!("hint: MLPERF_{upper} is set but is no longer read; rename it to MLPSTORAGE_{upper}")
+        format!(
+            "hint: MLPERF_{upper} is set but is no longer read; rename it to MLPSTORAGE_{upper}"
+        )
     })
 }
 
@@ -123,13 +125,17 @@ pub fn check_required(cmd: &Command, r: &Resolved, required: &[&str]) -> Result<
 fn required_for(family: Family, command: &str, r: &Resolved) -> Vec<&'static str> {
     let mut v = vec!["results_dir"];
     match (family, command) {
-        (Family::Training, "datasize") => {
-            v.extend(["max_accelerators", "accelerator_type", "client_host_memory_in_gb"])
-        }
+        (Family::Training, "datasize") => v.extend([
+            "max_accelerators",
+            "accelerator_type",
+            "client_host_memory_in_gb",
+        ]),
         (Family::Training, "datagen") => v.push("num_processes"),
-        (Family::Training, _) => {
-            v.extend(["num_accelerators", "accelerator_type", "client_host_memory_in_gb"])
-        }
+        (Family::Training, _) => v.extend([
+            "num_accelerators",
+            "accelerator_type",
+            "client_host_memory_in_gb",
+        ]),
         (Family::Checkpointing, c) => {
             v.extend(["model", "num_processes", "client_host_memory_in_gb"]);
             if c != "datasize" {
@@ -239,7 +245,11 @@ fn show(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(a) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
@@ -301,8 +311,16 @@ pub fn benchmark(
     user: &UserConfig,
 ) -> Result<ExitCode, CliError> {
     let mut r = resolve_all(cmd, m, user)?;
-    if let Some(p) = m.try_get_one::<String>("data_access_protocol").ok().flatten() {
-        r.set("data_access_protocol", Value::String(p.clone()), Source::Flag);
+    if let Some(p) = m
+        .try_get_one::<String>("data_access_protocol")
+        .ok()
+        .flatten()
+    {
+        r.set(
+            "data_access_protocol",
+            Value::String(p.clone()),
+            Source::Flag,
+        );
     }
     let model: Option<String> = match family {
         Family::Training => path_model.map(str::to_string),
@@ -391,7 +409,11 @@ pub fn benchmark(
         let engine = format!("run::{}::{command}", module_of(family));
         println!("What-if mode: nothing will be written.");
         println!("Command: {}", crate::history::join_argv(&inv.argv));
-        println!("Would run: {engine} (mlpstorage {mode} {} {model} {command})", family.cli_name(), mode = mode.as_str());
+        println!(
+            "Would run: {engine} (mlpstorage {mode} {} {model} {command})",
+            family.cli_name(),
+            mode = mode.as_str()
+        );
         println!("Would create: {}", leaf.path.display());
         println!(
             "Would write: {}, mlpstorage.log, mlpstorage.errors.log",
@@ -492,7 +514,9 @@ pub fn benchmark(
             num_processes: r.get("num_processes").as_i64(),
             accelerator: r.str("accelerator_type").map(str::to_string),
             result_dir: leaf.path.display().to_string(),
-            parameters: outcome.parameters.unwrap_or_else(|| Value::Object(Map::new())),
+            parameters: outcome
+                .parameters
+                .unwrap_or_else(|| Value::Object(Map::new())),
             override_parameters: outcome.override_parameters,
             yaml_params: outcome.yaml_params,
             system_info: outcome.system_info,

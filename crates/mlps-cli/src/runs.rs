@@ -39,7 +39,8 @@ fn append_ledger(tree: &ResultsTree, relative: &str, id: i64) -> std::io::Result
         .create(true)
         .append(true)
         .open(tree.ledger_path())?;
-    let line = json!({"id": id, "leaf": relative, "registered_at": crate::pipeline::iso(Utc::now())});
+    let line =
+        json!({"id": id, "leaf": relative, "registered_at": crate::pipeline::iso(Utc::now())});
     writeln!(f, "{line}")
 }
 
@@ -152,7 +153,9 @@ pub struct Filter {
 
 impl Filter {
     fn keep(&self, r: &Run) -> bool {
-        self.mode.as_deref().is_none_or(|m| m == r.info.mode.as_str())
+        self.mode
+            .as_deref()
+            .is_none_or(|m| m == r.info.mode.as_str())
             && self
                 .benchmark
                 .as_deref()
@@ -341,9 +344,11 @@ fn batch_dir(tree: &ResultsTree) -> std::path::PathBuf {
 
 fn move_to(src: &Path, dst: &Path) -> Result<(), CliError> {
     if let Some(p) = dst.parent() {
-        fs::create_dir_all(p).map_err(|e| CliError::general(format!("error: {}: {e}", p.display())))?;
+        fs::create_dir_all(p)
+            .map_err(|e| CliError::general(format!("error: {}: {e}", p.display())))?;
     }
-    fs::rename(src, dst).map_err(|e| CliError::general(format!("error: moving {}: {e}", src.display())))
+    fs::rename(src, dst)
+        .map_err(|e| CliError::general(format!("error: moving {}: {e}", src.display())))
 }
 
 /// Options of `runs rm`.
@@ -383,7 +388,13 @@ pub fn rm(tree: &ResultsTree, o: &RmOptions) -> Result<(), CliError> {
     if let Some(n) = o.keep_last {
         let mut groups: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
         for r in &runs {
-            let parent = r.info.relative.rsplit_once('/').map(|x| x.0).unwrap_or("").to_string();
+            let parent = r
+                .info
+                .relative
+                .rsplit_once('/')
+                .map(|x| x.0)
+                .unwrap_or("")
+                .to_string();
             groups.entry(parent).or_default().push(r);
         }
         for g in groups.values_mut() {
@@ -407,7 +418,10 @@ pub fn rm(tree: &ResultsTree, o: &RmOptions) -> Result<(), CliError> {
     for r in &selected {
         println!("  {:>4}  {}", r.id, r.info.relative);
     }
-    if !confirm(&format!("move {} run(s) to the trash?", selected.len()), o.yes)? {
+    if !confirm(
+        &format!("move {} run(s) to the trash?", selected.len()),
+        o.yes,
+    )? {
         println!("nothing removed");
         return Ok(());
     }
@@ -416,7 +430,9 @@ pub fn rm(tree: &ResultsTree, o: &RmOptions) -> Result<(), CliError> {
         move_to(&r.info.path, &batch.join(&r.info.relative))?;
     }
     println!("moved {} run(s) to {}", selected.len(), batch.display());
-    println!("note: model-level rollups (results.json/results.csv) may now be stale; rerun `mlpstorage reports reportgen`");
+    println!(
+        "note: model-level rollups (results.json/results.csv) may now be stale; rerun `mlpstorage reports reportgen`"
+    );
     Ok(())
 }
 
@@ -463,7 +479,10 @@ pub fn gc(tree: &ResultsTree, yes: bool) -> Result<(), CliError> {
     for n in &unreferenced {
         println!("  {n}");
     }
-    if !confirm(&format!("move {} code image(s) to the trash?", unreferenced.len()), yes)? {
+    if !confirm(
+        &format!("move {} code image(s) to the trash?", unreferenced.len()),
+        yes,
+    )? {
         return Ok(());
     }
     let batch = batch_dir(tree);

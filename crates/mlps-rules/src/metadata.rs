@@ -128,7 +128,9 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
     let v = Value::deserialize(d)?;
     Ok(match &v {
         Value::Number(n) if n.is_i64() => n.as_i64(),
-        _ => lenient_number(v).filter(|f| f.fract() == 0.0).map(|f| f as i64),
+        _ => lenient_number(v)
+            .filter(|f| f.fract() == 0.0)
+            .map(|f| f as i64),
     })
 }
 
@@ -221,9 +223,15 @@ mod tests {
         assert_eq!(RunMetadata::find_in_leaf(dir.path()), Some(p.clone()));
         let back = RunMetadata::read(&p).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(back, m);
-        let v: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap_or_default())
-            .unwrap_or_default();
-        for key in ["exit_status", "executed_command", "parameters", "args", "invocation_start_time"] {
+        let v: Value =
+            serde_json::from_str(&fs::read_to_string(&p).unwrap_or_default()).unwrap_or_default();
+        for key in [
+            "exit_status",
+            "executed_command",
+            "parameters",
+            "args",
+            "invocation_start_time",
+        ] {
             assert!(v.get(key).is_some(), "{key} missing");
         }
     }

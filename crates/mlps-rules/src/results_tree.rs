@@ -623,7 +623,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let tree = ResultsTree::new(dir.path());
         let err = tree.create_leaf(&spec("../x"), t0());
-        assert!(matches!(err, Err(TreeError::InvalidSegment { what: "systemname", .. })));
+        assert!(matches!(
+            err,
+            Err(TreeError::InvalidSegment {
+                what: "systemname",
+                ..
+            })
+        ));
         assert_eq!(fs::read_dir(dir.path()).map(|r| r.count()).unwrap_or(99), 0);
     }
 
@@ -631,9 +637,15 @@ mod tests {
     fn leaf_bumps_on_collision_and_is_found_again() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let tree = ResultsTree::new(dir.path());
-        let a = tree.create_leaf(&spec("sys1"), t0()).unwrap_or_else(|e| panic!("{e}"));
-        let planned = tree.plan_leaf(&spec("sys1"), t0()).unwrap_or_else(|e| panic!("{e}"));
-        let b = tree.create_leaf(&spec("sys1"), t0()).unwrap_or_else(|e| panic!("{e}"));
+        let a = tree
+            .create_leaf(&spec("sys1"), t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let planned = tree
+            .plan_leaf(&spec("sys1"), t0())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = tree
+            .create_leaf(&spec("sys1"), t0())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.run_datetime, "20260701_035240");
         assert_eq!(b.run_datetime, "20260701_035241");
         assert_eq!(planned, b);
@@ -659,12 +671,18 @@ mod tests {
             command: "run".into(),
         };
         let l = tree.create_leaf(&s, t0()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(l.path.ends_with("vector_database/milvus/DISKANN/run/20260701_035240"));
+        assert!(
+            l.path
+                .ends_with("vector_database/milvus/DISKANN/run/20260701_035240")
+        );
         s.tail = Tail::Checkpointing {
             model: "llama3-8b".into(),
         };
         let l = tree.create_leaf(&s, t0()).unwrap_or_else(|e| panic!("{e}"));
-        assert!(l.path.ends_with("results/s/checkpointing/llama3-8b/20260701_035240"));
+        assert!(
+            l.path
+                .ends_with("results/s/checkpointing/llama3-8b/20260701_035240")
+        );
         let leaves = tree.leaves();
         assert_eq!(leaves.len(), 2);
         assert!(leaves.iter().any(|l| l.model == "milvus/DISKANN"));
@@ -674,7 +692,10 @@ mod tests {
     fn sentinel_roundtrip() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let tree = ResultsTree::new(dir.path());
-        assert!(matches!(tree.read_sentinel(), Err(TreeError::NotInitialized(_))));
+        assert!(matches!(
+            tree.read_sentinel(),
+            Err(TreeError::NotInitialized(_))
+        ));
         let s = Sentinel {
             mlperf_results_version: SENTINEL_VERSION,
             orgname: "my-org".into(),

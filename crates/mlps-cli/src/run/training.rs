@@ -1,7 +1,7 @@
 //! `training` engine entry points: one function per command (see the table in `run/mod.rs`).
 //! Each is a stub until the training engine is wired in; replace the body, keep the signature.
 
-use super::{TrainingArgs, Outcome, RunContext, not_available};
+use super::{Outcome, RunContext, TrainingArgs, not_available};
 
 /// `mlpstorage <mode> training … datasize`.
 pub fn datasize(_ctx: &RunContext, _args: &TrainingArgs) -> anyhow::Result<Outcome> {

@@ -1,7 +1,7 @@
 //! `vectordb` engine entry points: one function per command (see the table in `run/mod.rs`).
 //! Each is a stub until the vectordb engine is wired in; replace the body, keep the signature.
 
-use super::{VectorDbArgs, Outcome, RunContext, not_available};
+use super::{Outcome, RunContext, VectorDbArgs, not_available};
 
 /// `mlpstorage <mode> vectordb … datasize`.
 pub fn datasize(_ctx: &RunContext, _args: &VectorDbArgs) -> anyhow::Result<Outcome> {
