@@ -203,7 +203,11 @@ fn fio_span(r: &bc::FioResult, spec: &CheckpointSpec) -> Result<(f64, f64)> {
         let ms = ["job_runtime"]
             .iter()
             .map(|k| j[*k].as_f64().unwrap_or(0.0))
-            .chain(["read", "write"].iter().map(|d| j[*d]["runtime"].as_f64().unwrap_or(0.0)))
+            .chain(
+                ["read", "write"]
+                    .iter()
+                    .map(|d| j[*d]["runtime"].as_f64().unwrap_or(0.0)),
+            )
             .fold(0.0, f64::max);
         runtime_ms.insert(name, ms);
     }
@@ -250,15 +254,13 @@ pub fn run(args: &[String]) -> Result<()> {
         .clone()
         .unwrap_or_else(|| workspace_root().join("target").join("bench-checkpoint"));
     // ~1 GiB per rank (104.7 GiB / 100), ~256 MiB with --quick (/ 400).
-    let dp = o
-        .dp
-        .unwrap_or(if o.quick { 400 } else { 100 })
-        .max(o.ranks);
+    let dp = o.dp.unwrap_or(if o.quick { 400 } else { 100 }).max(o.ranks);
     let folder = root.join("ckpt");
     let write_spec = spec(o.ranks, dp, &folder, true)?;
     let read_spec = spec(o.ranks, dp, &folder, false)?;
     let step_dir = folder.join(CheckpointSpec::step_dir_name(1));
-    std::fs::create_dir_all(&step_dir).with_context(|| format!("creating {}", step_dir.display()))?;
+    std::fs::create_dir_all(&step_dir)
+        .with_context(|| format!("creating {}", step_dir.display()))?;
     let out = root.join("results");
     let sizes = checkpoint::datasize(&write_spec);
     let files = all_files(&write_spec, &step_dir);

@@ -16,8 +16,12 @@ use sha2::{Digest, Sha256};
 const BIN: &str = "mlpstorage";
 
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(extra) = args.first() {
-        bail!("`cargo xtask dist` takes no arguments (got `{extra}`)");
+    let mut skip_docs = false;
+    for arg in args {
+        match arg.as_str() {
+            "--skip-docs" => skip_docs = true,
+            other => bail!("unknown `cargo xtask dist` option `{other}` (expected --skip-docs)"),
+        }
     }
     let root = workspace_root();
     let version = env!("CARGO_PKG_VERSION");
@@ -72,13 +76,20 @@ pub fn run(args: &[String]) -> Result<()> {
         workloads_src.display()
     );
 
-    write_completions_and_man(&stage)?;
+    if skip_docs {
+        eprintln!("dist: WARNING: --skip-docs: no shell completions or man pages in this tarball");
+    } else {
+        write_completions_and_man(&stage)?;
+    }
 
     let readme = root.join("README.md");
     if readme.is_file() {
         std::fs::copy(&readme, stage.join("README.md"))?;
     } else {
-        std::fs::write(stage.join("README.md"), generated_readme(version, &target))?;
+        std::fs::write(
+            stage.join("README.md"),
+            generated_readme(version, &target, skip_docs),
+        )?;
     }
     let license = root.join("LICENSE");
     std::fs::copy(&license, stage.join("LICENSE"))
@@ -150,6 +161,16 @@ fn copy_yaml_dir(src: &Path, dst: &Path) -> Result<usize> {
 
 fn write_completions_and_man(stage: &Path) -> Result<()> {
     use clap_complete::Shell;
+    // clap validates the whole grammar (unique short options, …) while generating; a violation
+    // panics. Report it as an error that points at the grammar instead of a backtrace.
+    let grammar_ok = std::panic::catch_unwind(|| mlps_cli::cli::command().debug_assert());
+    if grammar_ok.is_err() {
+        bail!(
+            "the CLI grammar (mlps_cli::cli::command, crates/mlps-cli/src/cli.rs) fails clap's \
+             consistency checks (message above); fix it, or pass --skip-docs to pack without \
+             completions and man pages"
+        );
+    }
     let completions = stage.join("completions");
     std::fs::create_dir_all(&completions)?;
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
@@ -163,14 +184,19 @@ fn write_completions_and_man(stage: &Path) -> Result<()> {
     Ok(())
 }
 
-fn generated_readme(version: &str, target: &str) -> String {
+fn generated_readme(version: &str, target: &str, skip_docs: bool) -> String {
+    let docs = if skip_docs {
+        "- This tarball was packed with `--skip-docs`: it has no shell completions or man pages.\n"
+    } else {
+        "- `completions/`: bash (`mlpstorage.bash`), zsh (`_mlpstorage`), fish (`mlpstorage.fish`).\n\
+         - `man/man1/`: manual pages (`man -l man/man1/mlpstorage.1`).\n"
+    };
     format!(
         "# mlpstorage {version} ({target})\n\n\
          MLPerf Storage benchmark suite, native Rust implementation.\n\n\
          - `bin/mlpstorage`: the tool (`mlpstorage --help`).\n\
          - `workloads/`: the DLIO workload definitions it embeds, for reference.\n\
-         - `completions/`: bash (`mlpstorage.bash`), zsh (`_mlpstorage`), fish (`mlpstorage.fish`).\n\
-         - `man/man1/`: manual pages (`man -l man/man1/mlpstorage.1`).\n\
+         {docs}\
          - `SHA256SUMS`: verify with `sha256sum -c SHA256SUMS`.\n\n\
          Licensed under the Apache License, Version 2.0 (see `LICENSE`).\n"
     )

@@ -3,8 +3,10 @@
 //! Tasks: `bench io|training|checkpoint`, `lock`, `dist`. Each lives in its own module.
 use anyhow::{Result, bail};
 
+mod bench_checkpoint;
 mod bench_common;
 mod bench_io;
+mod bench_training;
 mod dist;
 mod lock;
 
@@ -32,7 +34,8 @@ fn bench(args: &[String]) -> Result<()> {
     }
     match which.as_str() {
         "io" => bench_io::run(&args[1..]),
-        "training" | "checkpoint" => bail!("`cargo xtask bench {which}` is not built yet"),
+        "training" => bench_training::run(&args[1..]),
+        "checkpoint" => bench_checkpoint::run(&args[1..]),
         other => bail!("unknown bench `{other}`: expected io, training or checkpoint"),
     }
 }

@@ -22,6 +22,7 @@ pub mod launch;
 mod local;
 #[cfg(feature = "mpi")]
 pub mod mpi_comm;
+pub mod preflight;
 pub mod remote;
 #[cfg(feature = "ssh")]
 pub mod ssh;
@@ -34,5 +35,6 @@ pub use launch::{HostSpec, LaunchError, LaunchPlan, Launcher, MpiBtl, RankEnv};
 pub use local::{DEFAULT_COLLECTIVE_TIMEOUT, LocalComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
+pub use preflight::{PreflightError, connect_world};
 #[cfg(feature = "ssh")]
 pub use ssh::{HostKeyPolicy, SshCollector, SshError};

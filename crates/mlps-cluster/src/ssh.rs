@@ -246,6 +246,37 @@ impl SshCollector {
         })
     }
 
+    /// Preflight: every host answers `echo ok` over SSH with the configured key and host-key
+    /// policy. Returns the hosts that did not, with why.
+    pub fn check_reachable(&self, hosts: &[String]) -> Vec<(String, SshError)> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = hosts
+                .iter()
+                .map(|h| (h, s.spawn(move || self.run(h, "echo ok"))))
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|(h, j)| {
+                    let err = match j.join() {
+                        Ok(Ok(o)) if o.status == 0 && o.stdout.trim() == "ok" => return None,
+                        Ok(Ok(o)) => SshError::Command {
+                            host: h.clone(),
+                            status: o.status,
+                            stderr: o.stderr.trim().to_string(),
+                        },
+                        Ok(Err(e)) => e,
+                        Err(_) => SshError::Session {
+                            host: h.clone(),
+                            port: self.port,
+                            message: "check thread panicked".into(),
+                        },
+                    };
+                    Some((h.clone(), err))
+                })
+                .collect()
+        })
+    }
+
     /// One host's snapshot, with the filesystems of `paths` as that host sees them.
     pub fn collect(&self, host: &str, paths: &[&Path]) -> Result<HostInfo, SshError> {
         let strs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

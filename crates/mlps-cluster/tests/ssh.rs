@@ -188,6 +188,10 @@ fn ssh_collection_checks_host_keys_and_collects_a_host() {
     assert!(matches!(r, Err(SshError::Auth { .. })), "{r:?}");
 
     // Several hosts: good ones are collected, failures are reported per host.
+    let reach = collector(&sshd, empty.clone(), HostKeyPolicy::Strict)
+        .check_reachable(&["127.0.0.1".into(), "localhost".into()]);
+    assert_eq!(reach.len(), 1, "{reach:?}");
+    assert!(matches!(&reach[0], (h, SshError::UnknownHostKey { .. }) if h == "localhost"));
     let (cluster, errors) = collector(&sshd, empty, HostKeyPolicy::Strict)
         .collect_all(&["127.0.0.1".into(), "localhost".into()], &[]);
     assert_eq!(cluster.num_hosts, 1);

@@ -9,6 +9,34 @@
 //! - [`Stats`]: counters, mergeable latency histograms, per-interval throughput series.
 //!
 //! This crate never prints; warnings go to the sink set with [`set_warning_sink`] (default: stderr).
+//!
+//! A reader thread, queue depth 8, buffers from a pool, stats per completion:
+//!
+//! ```no_run
+//! use mlps_io_core::*;
+//! # fn main() -> Result<()> {
+//! let mut eng = open_engine(EngineKind::Uring, &EngineOpts::with_queue_depth(8))?;
+//! let f = eng.open(std::path::Path::new("/data/file.npz"), &FileOpts::read(Access::Sequential))?;
+//! let size = eng.file_size(f)?;
+//! let mut pool = BufferPool::new(8, 1 << 20, eng.alignment(f).max(DEFAULT_ALIGN));
+//! eng.register_pool(&pool)?; // io_uring fixed buffers; a no-op elsewhere
+//! let mut stats = Stats::default();
+//! let (mut off, mut done) = (0u64, Vec::new());
+//! while off < size || eng.in_flight() > 0 {
+//!     while off < size {
+//!         let Some(buf) = pool.get() else { break };
+//!         eng.submit(IoReq::read(f, off, buf, 0))?;
+//!         off += 1 << 20;
+//!     }
+//!     done.clear();
+//!     eng.reap(1, &mut done)?;
+//!     for c in done.drain(..) {
+//!         stats.record(&c); // c.result: bytes read (short at EOF) or the error
+//!         pool.put(c.buf);
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod buf;

@@ -289,3 +289,24 @@ pub struct StatsSnapshot {
     /// Series buckets: (read bytes, read ops, write bytes, write ops).
     pub series: Vec<[u64; 4]>,
 }
+
+fn clock(id: libc::clockid_t) -> Duration {
+    // SAFETY: timespec is plain old data; all-zero is a valid value.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: ts is a valid out-pointer; the clock ids used here always exist on Linux.
+    if unsafe { libc::clock_gettime(id, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time consumed by the calling thread (user + system), for CPU-seconds-per-GB figures
+/// that do not depend on how busy the rest of the machine is.
+pub fn thread_cpu_time() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time consumed by the whole process (all threads, user + system).
+pub fn process_cpu_time() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 /// Errors from reading, generating or verifying lockfiles and provenance stamps.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("lockfile not found: {path}\nGenerate a lockfile with: mlpstorage lockfile generate")]
+    #[error("Lockfile not found: {path}\nGenerate a lockfile with: mlpstorage lockfile generate")]
     LockfileNotFound { path: PathBuf },
 
     #[error("{path}: cannot read: {source}")]

@@ -360,7 +360,7 @@ fn parse_requirement(body: &str, line: usize) -> Result<LockedPackage, String> {
             .ok_or_else(|| format!("`{requirement}`: unclosed `[` in extras"))?;
         extras = inside
             .split(',')
-            .map(|e| normalize_name(e))
+            .map(normalize_name)
             .filter(|e| !e.is_empty())
             .collect();
         rest = tail.trim_start();
@@ -486,6 +486,14 @@ pkg[extra1,Extra_2]==1.0 # trailing comment
         .unwrap();
         assert_eq!(lock.generated_by.as_deref(), Some("pip-compile"));
         assert_eq!(lock.python_version.as_deref(), Some("3.12"));
+    }
+
+    #[test]
+    fn missing_lockfile_says_how_to_make_one() {
+        let err = Lockfile::read(Path::new("/nonexistent/requirements.txt")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("Lockfile not found: /nonexistent/requirements.txt"), "{msg}");
+        assert!(msg.contains("mlpstorage lockfile generate"), "{msg}");
     }
 
     #[test]

@@ -112,6 +112,17 @@ impl VerifyReport {
             .filter(|r| matches!(r.status, RowStatus::Mismatched | RowStatus::Missing))
     }
 
+    /// The one-line verdict a benchmark's `--verify-lockfile` gate prints first (the reference's
+    /// wording): `Package validation passed (<n> packages verified)` or
+    /// `Package version mismatch detected:` (followed by [`VerifyReport::render`]).
+    pub fn gate_message(&self) -> String {
+        if self.passed() {
+            format!("Package validation passed ({} packages verified)", self.matched())
+        } else {
+            "Package version mismatch detected:".to_string()
+        }
+    }
+
     /// Copy-paste commands that bring the environment in line with the lockfile.
     pub fn fix_commands(&self, lockfile: &Path, python: Option<&Path>) -> Vec<String> {
         let py = python
@@ -371,5 +382,10 @@ mod tests {
         );
         assert!(lenient.passed());
         assert!(lenient.render(Path::new("l")).contains("Status: PASSED"));
+        assert_eq!(
+            lenient.gate_message(),
+            "Package validation passed (1 packages verified)"
+        );
+        assert_eq!(strict.gate_message(), "Package version mismatch detected:");
     }
 }

@@ -1,6 +1,7 @@
 //! Acceptance: a real virtualenv with small pure-Python packages from PyPI. `verify` passes,
 //! then fails after one package is downgraded, naming it with the expected and found versions.
 //! Skips (with a printed reason) when python3 -m venv or PyPI is unavailable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::path::Path;
 use std::process::Command;
 

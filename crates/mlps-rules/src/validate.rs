@@ -91,6 +91,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("CHECK-03", "orphanImages"),
     ("LEAF-01", "leafMetadata"),
     ("RPT-01", "rollupAgreesWithLeaves"),
+    ("JSON-01", "jsonFileIntegrity"),
     ("3.1.1", "trainingVerifyDatasizeUsage"),
     ("3.1.2", "trainingRecalculateDatasetSize"),
     ("3.2.1", "trainingDatagenMinimumSize"),
@@ -670,6 +671,8 @@ impl V {
         }
         if entries.iter().any(|(n, d)| n == "submission.yaml" && !d) {
             self.manifest(&op.join("submission.yaml"), op);
+        } else if !find_leaves(&op.join("results")).iter().all(|l| !l.join("provenance.json").is_file()) {
+            self.info("PROV-02", &op.join("submission.yaml"), "leaves carry provenance stamps but there is no submission.yaml manifest");
         }
         let systems_dir = op.join("systems");
         let sys_files: Vec<(String, bool)> = list(&systems_dir);
@@ -755,6 +758,11 @@ impl V {
             }
             if !exts.contains("pdf") {
                 self.err("2.1.7", &dir.join(format!("{stem}.pdf")), "system description PDF is missing");
+            }
+        }
+        for (stem, exts) in &stems {
+            if (exts.contains("yaml") || exts.contains("json")) && !systems.contains(stem) {
+                self.warn("2.1.7", &dir.join(format!("{stem}.yaml")), &format!("system description {stem} has no results/{stem}/ directory"));
             }
         }
         for s in systems {
@@ -923,6 +931,11 @@ impl V {
             for (p, m) in probs {
                 self.err("3.3.1", &p, &format!("DATASIZE-MALFORMED: {m}"));
             }
+            self.json_scan(&l.dir, &l.files);
+            if ctx.closed() || ctx.open() {
+                let ptr = self.code_image(&l, ctx);
+                self.provenance(&l, ptr.as_deref(), ctx.closed());
+            }
             ds_leaves.push(l);
         }
         let mut dg_leaves = Vec::new();
@@ -931,6 +944,7 @@ impl V {
             for (p, m) in probs {
                 self.err("2.1.14", &p, &m);
             }
+            self.json_scan(&l.dir, &l.files);
             self.required_files(&l, "2.1.14", "2.1.15", &self.ed.datagen_required_files.clone());
             if ctx.closed() || ctx.open() {
                 let ptr = self.code_image(&l, ctx);
@@ -949,6 +963,7 @@ impl V {
                     self.warn("2.1.19", &l.dir.join("summary.json"), &format!("{k} is a string; DLIO writes a number"));
                 }
             }
+            self.json_scan(&l.dir, &l.files);
             self.required_files(&l, "2.1.19", "2.1.20", &self.ed.run_required_files.clone());
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
@@ -1311,6 +1326,37 @@ impl V {
         let _ = model;
     }
 
+    /// JSON-01: every JSON file of a leaf must parse; numbers stored as strings are flagged
+    /// (warning in DLIO's summary, info elsewhere). `parameters`/`override_parameters` and
+    /// `args.params` legitimately hold strings (overrides), as do DLIO's per-epoch `duration`s.
+    fn json_scan(&mut self, dir: &Path, files: &BTreeSet<String>) {
+        for f in files.iter().filter(|f| f.ends_with(".json")) {
+            let p = dir.join(f);
+            if std::fs::metadata(&p).map(|m| m.len() > 4 << 20).unwrap_or(true) {
+                continue;
+            }
+            match lenient::read_json(&p) {
+                Err(e) if e.starts_with("pruned") => {}
+                Err(e) => {
+                    if !self.findings.iter().any(|x| x.path == p && x.severity == Severity::Error) {
+                        self.err("JSON-01", &p, &e);
+                    }
+                }
+                Ok(v) => {
+                    let mut hits = Vec::new();
+                    numeric_strings("", &v, &mut hits);
+                    if let Some(k) = hits.first() {
+                        let sev = if f.ends_with("summary.json") && !f.starts_with("kvcache") { Severity::Warning } else { Severity::Info };
+                        let msg = format!("{} numeric value(s) stored as strings, e.g. {k}", hits.len());
+                        if !self.findings.iter().any(|x| x.path == p && x.message.contains("is a string")) {
+                            self.push(sev, "JSON-01", &p, &msg);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn checksum_notice(&mut self, p: &Path, id: &str) {
         if !self.findings.iter().any(|f| f.id == id && f.message.starts_with("reference checksum")) {
             self.warn(id, p, "reference checksum table is empty; upstream digest comparison skipped (self-consistency is checked by CHECK-02)");
@@ -1320,9 +1366,16 @@ impl V {
     /// RPT-01: a rollup results.json present in `dir` must agree with the leaves.
     fn rollup_check(&mut self, dir: &Path, ctx: &Ctx) {
         let p = dir.join("results.json");
+        let csv = dir.join("results.csv");
+        if p.is_file() != csv.is_file() {
+            let missing = if p.is_file() { &csv } else { &p };
+            self.warn("RPT-01", missing, "results.json and results.csv are written together; one of them is missing");
+        }
         if !p.is_file() {
             return;
         }
+        let fs: BTreeSet<String> = ["results.json".to_string()].into_iter().collect();
+        self.json_scan(dir, &fs);
         let j = match lenient::read_json(&p) {
             Ok(j) => j,
             Err(e) => {
@@ -1375,6 +1428,7 @@ impl V {
                     self.warn("2.1.25", &l.dir.join("summary.json"), &format!("{k} is a string; DLIO writes a number"));
                 }
             }
+            self.json_scan(&l.dir, &l.files);
             self.required_files(&l, "2.1.25", "2.1.26", &self.ed.checkpoint_required_files.clone());
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
@@ -1504,6 +1558,16 @@ impl V {
                 _ => self.err("2.1.24", mp, "cannot read start/end of both invocations"),
             }
         }
+        // 2.1.24a: a kept pair must come from one write->read series (same checkpoint folder, same size)
+        if leaves.len() == 2 {
+            let cf = |l: &Leaf| l.param("checkpoint.checkpoint_folder").and_then(lenient::text).or_else(|| l.arg_text("checkpoint_folder"));
+            let sz = |l: &Leaf| l.sm_num("metric.checkpoint_size_GB");
+            let (a, b) = (&leaves[0], &leaves[1]);
+            let size_differs = matches!((sz(a), sz(b)), (Some(x), Some(y)) if (x - y).abs() > 1e-6 * x.abs().max(1.0));
+            if cf(a) != cf(b) || size_differs {
+                self.err("2.1.24a", &b.dir, &format!("invocations are not one write->read series (checkpoint folder {:?} vs {:?}, size {:?} vs {:?})", cf(a), cf(b), sz(a), sz(b)));
+            }
+        }
         // 4.3.1
         let mut seen = BTreeSet::new();
         for l in leaves {
@@ -1622,6 +1686,18 @@ impl V {
         } else {
             None
         };
+        if let Some((gl, _)) = &dg {
+            let (d, f) = (gl.dir.clone(), gl.files.clone());
+            self.json_scan(&d, &f);
+            let ptr = self.code_image(gl, ctx);
+            self.provenance(gl, ptr.as_deref(), ctx.closed());
+            if gl.summary.is_none() {
+                self.err("5.2.1", &gl.dir, "datagen leaf has no readable summary.json");
+            }
+        }
+        if !run_dir.join("results.json").is_file() && !runs.is_empty() {
+            self.info("RPT-01", &run_dir.join("results.json"), "no model-level rollup results.json (reportgen not run)");
+        }
         if runs.is_empty() {
             for id in ["5.1.1", "5.3.2", "5.3.4"] {
                 self.warn(id, ip, "vector_database summary/metadata not surfaced by Loader");
@@ -1635,6 +1711,7 @@ impl V {
             if l.metadata_files.is_empty() {
                 self.err("LEAF-01", &l.dir, "vector_database leaf lacks its vector_database_<ts>_metadata.json");
             }
+            self.json_scan(&l.dir, &l.files);
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
             let s = vdb_summary(&l);
@@ -1788,6 +1865,7 @@ impl V {
             if l.metadata_files.is_empty() {
                 self.err("LEAF-01", &l.dir, "kv_cache leaf lacks its kv_cache_<ts>_metadata.json");
             }
+            self.json_scan(&l.dir, &l.files);
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
             self.kv_leaf(&l, ctx);
@@ -2068,6 +2146,29 @@ impl V {
             }
         }
         let _ = ctx;
+    }
+}
+
+fn numeric_strings(prefix: &str, v: &Value, out: &mut Vec<String>) {
+    const EXEMPT: [&str; 14] = ["schema_version", "version", "parameters", "override_parameters", "yaml_params", "params", "duration", "host_cpuinfo", "host_meminfo", "port", "hostname", "run_datetime", "executed_command", "command_output_files"];
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if EXEMPT.contains(&k.as_str()) || k.ends_with("_TRIMMED") {
+                    continue;
+                }
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                numeric_strings(&key, x, out);
+            }
+        }
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| numeric_strings(&format!("{prefix}[{i}]"), x, out)),
+        Value::String(s) => {
+            let t = s.trim();
+            if !t.is_empty() && t.parse::<f64>().is_ok_and(|f| f.is_finite()) {
+                out.push(prefix.to_string());
+            }
+        }
+        _ => {}
     }
 }
 

@@ -109,6 +109,9 @@ rule_fails!(r2_1_24, "2.1.24", |t| {
         v["end"] = json!("2026-01-02T01:03:00.000000");
     })
 });
+rule_fails!(r2_1_24a, "2.1.24a", |t| {
+    edit(&t.meta(&t.ck_read()), |v| v["parameters"]["checkpoint"]["checkpoint_folder"] = json!("/other/llama3-8b"))
+});
 rule_fails!(r2_1_25, "2.1.25", |t| { fs::remove_file(t.ck_write().join("dlio.log")).unwrap() });
 rule_fails!(r2_1_26, "2.1.26", |t| { fs::remove_file(t.ck_read().join("dlio_config/config.yaml")).unwrap() });
 rule_fails!(r2_29_info, "2.29", "closed", I, |t| { fs::remove_file(t.run(2).join("mlpstorage.log")).unwrap() });
@@ -343,3 +346,11 @@ fn forced_unknown_edition_is_reported_not_fatal() {
     let f = validate_submission(&t.root, Some("7.0"));
     assert!(f.iter().any(|x| x.id == "EDN-01" && x.severity == E));
 }
+
+rule_fails!(json_01_corrupt, "JSON-01", |t| { write(&t.run(2).join("0_per_epoch_stats.json"), "{\"1\": {\"start\": ") });
+rule_fails!(json_01_numeric_string_warns, "JSON-01", "closed", W, |t| {
+    edit(&t.run(2).join("summary.json"), |v| v["epochs"] = json!("2"))
+});
+rule_fails!(json_01_numeric_string_elsewhere_info, "JSON-01", "closed", I, |t| {
+    edit(&t.vdb_run(2).join("result_verdict.json"), |v| v["flat_setup"]["coverage"] = json!("1.0"))
+});

@@ -79,6 +79,10 @@ pub enum CheckpointError {
     #[error("rank {rank} failed during {phase}; this rank stopped with it")]
     PeerFailed { rank: usize, phase: String },
 
+    /// Writing one of DLIO's output files failed (the message names the file).
+    #[error(transparent)]
+    Output(#[from] crate::Error),
+
     #[error("communicator: {0}")]
     Comm(#[from] mlps_cluster::CommError),
 

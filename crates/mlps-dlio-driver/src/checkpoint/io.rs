@@ -18,17 +18,34 @@ use super::error::{CheckpointError, Result};
 const ALIGN: usize = 4096;
 
 /// Reusable buffers of one rank: one write chunk and one read piece per reader thread.
+///
+/// The write chunk is filled once with random data (`DataGen`, outside any timed window). Each
+/// chunk written then re-keys every 4 KiB block in place: the block is XORed with a 64-bit key
+/// derived from (stream, block offset), replacing the key it carried before. So every block of
+/// every file is distinct and incompressible, as DLIO's generator (dedup 1, compress 1) makes
+/// them, at the cost of one pass over the chunk instead of generating it afresh (which, on a
+/// busy client, costs CPU that fio does not spend either).
 #[derive(Debug)]
 pub(crate) struct RankBuffers {
     write: AlignedBuf,
+    /// The key each 4 KiB block of `write` currently carries.
+    block_keys: Vec<u64>,
     read: Vec<AlignedBuf>,
 }
 
 impl RankBuffers {
-    /// Allocates (and touches, so page faults stay out of the timed window) the buffers.
-    pub(crate) fn new(write_chunk: usize, read_piece: usize, read_threads: usize) -> Self {
+    /// Allocates the buffers and fills the write chunk (touching all pages, so page faults stay
+    /// out of the timed window).
+    pub(crate) fn new(
+        write_chunk: usize,
+        read_piece: usize,
+        read_threads: usize,
+        data_gen: &DataGen,
+        rank: u64,
+    ) -> Self {
         let mut write = AlignedBuf::new(write_chunk.max(ALIGN), ALIGN);
-        write.full_mut().fill(0);
+        data_gen.fill(u64::MAX - rank, 0, write.full_mut());
+        let block_keys = vec![0; write.capacity() / BLOCK];
         let read = (0..read_threads.max(1))
             .map(|_| {
                 let mut b = AlignedBuf::new(read_piece.max(ALIGN), ALIGN);
@@ -36,22 +53,57 @@ impl RankBuffers {
                 b
             })
             .collect();
-        RankBuffers { write, read }
+        RankBuffers {
+            write,
+            block_keys,
+            read,
+        }
+    }
+
+    /// Makes the first `len` bytes of the write chunk the data of `stream` at `offset`
+    /// (`offset` is a multiple of the chunk size) and returns them.
+    fn next_chunk(&mut self, stream: u64, offset: u64, len: usize) -> &[u8] {
+        let first_block = offset / BLOCK as u64;
+        let blocks = len.div_ceil(BLOCK);
+        let buf = self.write.full_mut();
+        for (j, block) in buf.chunks_exact_mut(BLOCK).take(blocks).enumerate() {
+            let key = block_key(stream, first_block + j as u64);
+            let delta = key ^ self.block_keys[j];
+            self.block_keys[j] = key;
+            for word in block.chunks_exact_mut(8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(word);
+                word.copy_from_slice(&(u64::from_ne_bytes(w) ^ delta).to_ne_bytes());
+            }
+        }
+        &self.write[..len]
     }
 }
 
-/// Streams `bytes` of generated data (`data_gen`, stream `file_id`) into `path`: chunked writes,
+const BLOCK: usize = 4096;
+
+/// A well-mixed non-zero key per (stream, block) (splitmix64 finaliser).
+fn block_key(stream: u64, block: u64) -> u64 {
+    let mut z = stream
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(block)
+        .wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) | 1
+}
+
+/// Streams `bytes` of generated data (stream `file_id`) into `path`: chunked writes,
 /// `fadvise(DONTNEED)` after each chunk, one `fsync` before close. On failure the partial file
 /// is removed (its space is released) and the error names the file.
 pub(crate) fn write_file(
     path: &Path,
     bytes: u64,
-    data_gen: &DataGen,
     file_id: u64,
     bufs: &mut RankBuffers,
     cancel: Option<&AtomicBool>,
 ) -> Result<()> {
-    let result = write_file_inner(path, bytes, data_gen, file_id, bufs, cancel);
+    let result = write_file_inner(path, bytes, file_id, bufs, cancel);
     if result.is_err() {
         let _ = std::fs::remove_file(path);
     }
@@ -61,7 +113,6 @@ pub(crate) fn write_file(
 fn write_file_inner(
     path: &Path,
     bytes: u64,
-    data_gen: &DataGen,
     file_id: u64,
     bufs: &mut RankBuffers,
     cancel: Option<&AtomicBool>,
@@ -81,8 +132,7 @@ fn write_file_inner(
             return Err(CheckpointError::Interrupted);
         }
         let n = chunk.min(bytes - offset) as usize;
-        let buf = &mut bufs.write.full_mut()[..n];
-        data_gen.fill(file_id, offset, buf);
+        let buf = bufs.next_chunk(file_id, offset, n);
         write_all_at(&file, buf, offset).map_err(|e| CheckpointError::io("writing", path, e))?;
         // Start write-back of what was just written and keep the page cache from filling with
         // checkpoint data (dirty pages stay until written; the final fsync waits for them).

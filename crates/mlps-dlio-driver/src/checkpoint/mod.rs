@@ -44,7 +44,7 @@ pub use spec::{
     validate_checkpoint_counts,
 };
 
-use output::HostFacts;
+use crate::summary::HostSnapshot;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -155,19 +155,13 @@ pub fn run(
     let cancel = opts.cancel.as_deref();
     let data_gen = DataGen::new(opts.seed);
 
-    // Host facts travel to rank 0 before anything is timed.
-    let facts = serde_json::to_vec(&HostFacts::local()).unwrap_or_default();
-    let gathered = comm.gather_bytes(0, &facts)?;
-    let hosts: Vec<HostFacts> = gathered
+    // Host snapshots travel to rank 0 before anything is timed.
+    let mine = serde_json::to_vec(&HostSnapshot::local()).unwrap_or_default();
+    let hosts: Vec<HostSnapshot> = comm
+        .gather_bytes(0, &mine)?
         .unwrap_or_default()
         .iter()
-        .map(|b| {
-            serde_json::from_slice(b).unwrap_or(HostFacts {
-                hostname: "unknown".into(),
-                cpu_count: 1,
-                mem_total_kib: 0,
-            })
-        })
+        .filter_map(|b| serde_json::from_slice(b).ok())
         .collect();
 
     let start = output::now_local();
@@ -180,6 +174,8 @@ pub fn run(
         opts.write_chunk_bytes,
         opts.read_piece_bytes,
         opts.read_threads,
+        &data_gen,
+        rank as u64,
     );
 
     // Save phase.
@@ -199,7 +195,7 @@ pub fn run(
                 .join(CheckpointSpec::step_dir_name(step))
                 .join(&f.name);
             let stream = data_stream(rank as u64, step, i as u64);
-            io::write_file(&path, f.bytes, &data_gen, stream, &mut bufs, cancel)
+            io::write_file(&path, f.bytes, stream, &mut bufs, cancel)
         });
         if spec.rank_sync {
             comm.barrier()?;
@@ -225,7 +221,7 @@ pub fn run(
                     .join(CheckpointSpec::step_dir_name(step))
                     .join(&f.name);
                 let found = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                if found < f.bytes || !path.is_file() {
+                if found != f.bytes || !path.is_file() {
                     return Err(CheckpointError::MissingCheckpoint {
                         path,
                         expected: f.bytes,
@@ -273,28 +269,22 @@ pub fn run(
 
     // Outputs: every rank its per-epoch stats, then rank 0 the summary — last, so a summary
     // exists only for a run whose every rank finished.
-    let written = std::fs::create_dir_all(output_dir)
-        .map_err(|e| CheckpointError::io("creating", output_dir, e))
-        .and_then(|()| {
-            let path = output_dir.join(format!("{rank}_per_epoch_stats.json"));
-            output::write_json_atomic(
-                &path,
-                &output::per_epoch_stats_json(&start, &end, &saves, &loads),
-            )
-            .map(|()| path)
-        });
+    let path = output_dir.join(format!("{rank}_per_epoch_stats.json"));
+    let written = output::per_epoch_stats(&start, &end, &saves, &loads)
+        .write(output_dir, rank)
+        .map(|()| path)
+        .map_err(CheckpointError::from);
     let per_epoch_stats_path = agree(comm, written, "writing per-epoch stats")?;
     let summary_path = if rank == 0 {
-        let path = output_dir.join("summary.json");
-        let summary = output::summary_json(&output::SummaryInput {
+        let summary = output::summary(&output::SummaryInput {
             start: &start,
             end: &end,
             num_accelerators: spec.num_processes,
             hosts: &hosts,
             metrics: &metrics,
         });
-        output::write_json_atomic(&path, &summary)?;
-        Some(path)
+        summary.write(output_dir)?;
+        Some(output_dir.join("summary.json"))
     } else {
         None
     };

@@ -310,6 +310,22 @@ fn single_rank_run_writes_reads_and_reports_dlio_keys() {
             assert_eq!(std::fs::metadata(&p).expect("file").len(), f.bytes, "{p:?}");
         }
     }
+    // Every 4 KiB block of every file of both checkpoints is distinct (non-dedupable data).
+    let mut seen = std::collections::HashSet::new();
+    let mut blocks = 0;
+    for step in 1..=2 {
+        for f in &plan.files {
+            let p = spec
+                .checkpoint_folder
+                .join(CheckpointSpec::step_dir_name(step))
+                .join(&f.name);
+            for block in std::fs::read(&p).expect("read back").chunks_exact(4096) {
+                blocks += 1;
+                assert!(seen.insert(block.to_vec()), "duplicate block in {p:?}");
+            }
+        }
+    }
+    assert!(blocks > 1000);
     assert_eq!(report.saves.len(), 2);
     assert_eq!(report.loads.len(), 2);
     assert_eq!(report.bytes_written, 2 * plan.total_bytes());
