@@ -21,7 +21,9 @@ pub fn fio_binary() -> Result<PathBuf> {
             return Ok(p);
         }
     }
-    bail!("fio not found on PATH: install it with `apt-get install -y fio` (or set FIO=/path/to/fio)")
+    bail!(
+        "fio not found on PATH: install it with `apt-get install -y fio` (or set FIO=/path/to/fio)"
+    )
 }
 
 /// `fio --version`.
@@ -57,10 +59,22 @@ pub struct FioResult {
 
 /// Parse fio's `--output-format=json` (tolerates text lines before the JSON, e.g. "opendir added").
 pub fn parse_fio_json(text: &str) -> Result<FioResult> {
-    let start = text.find("\n{").map(|i| i + 1).or_else(|| text.starts_with('{').then_some(0));
-    let Some(start) = start else { bail!("no JSON object in fio output: {}", &text[..text.len().min(400)]) };
-    let json: serde_json::Value = serde_json::from_str(&text[start..]).context("parsing fio JSON")?;
-    let jobs = json.get("jobs").and_then(|j| j.as_array()).context("fio JSON has no jobs")?;
+    let start = text
+        .find("\n{")
+        .map(|i| i + 1)
+        .or_else(|| text.starts_with('{').then_some(0));
+    let Some(start) = start else {
+        bail!(
+            "no JSON object in fio output: {}",
+            &text[..text.len().min(400)]
+        )
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text[start..]).context("parsing fio JSON")?;
+    let jobs = json
+        .get("jobs")
+        .and_then(|j| j.as_array())
+        .context("fio JSON has no jobs")?;
     let mut r = FioResult::default();
     for job in jobs {
         if job.get("error").and_then(|e| e.as_i64()).unwrap_or(0) != 0 {
@@ -96,7 +110,12 @@ pub fn run_fio(fio: &Path, job: &str, workdir: &Path, name: &str) -> Result<FioR
         .with_context(|| format!("running {}", fio.display()))?;
     let wall_s = t0.elapsed().as_secs_f64();
     if !out.status.success() {
-        bail!("fio {} failed ({}): {}", jobfile.display(), out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "fio {} failed ({}): {}",
+            jobfile.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut r = parse_fio_json(&String::from_utf8_lossy(&out.stdout))
         .with_context(|| format!("fio job {}", jobfile.display()))?;
@@ -117,12 +136,19 @@ pub fn median(v: &[f64]) -> f64 {
     }
     s.sort_by(f64::total_cmp);
     let m = s.len() / 2;
-    if s.len() % 2 == 1 { s[m] } else { (s[m - 1] + s[m]) / 2.0 }
+    if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    }
 }
 
 /// Minimum and maximum.
 pub fn min_max(v: &[f64]) -> (f64, f64) {
-    v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
 }
 
 /// Measurements of two contenders run alternately.
@@ -184,7 +210,10 @@ pub struct Table {
 impl Table {
     /// A table with these headers.
     pub fn new(headers: &[&str]) -> Self {
-        Self { headers: headers.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Self {
+            headers: headers.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
     /// Append a row.
     pub fn push(&mut self, row: Vec<String>) {
@@ -201,9 +230,9 @@ impl Table {
         }
         let line = |cells: &[String]| {
             let mut s = String::from("|");
-            for i in 0..n {
+            for (i, width) in w.iter().enumerate() {
                 let c = cells.get(i).map(String::as_str).unwrap_or("");
-                s.push_str(&format!(" {c:<width$} |", width = w[i]));
+                s.push_str(&format!(" {c:<width$} |"));
             }
             s.push('\n');
             s
@@ -230,13 +259,23 @@ pub fn machine_description(dir: &Path) -> String {
         .and_then(|l| l.split(':').nth(1))
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mem_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let fs = filesystem_of(dir).unwrap_or_else(|| "unknown fs".into());
     format!("{model}, {cores} cores, {mem_gib:.0} GiB RAM, Linux {kernel}, {fs}")
 }
@@ -271,5 +310,9 @@ pub fn utc_now() -> String {
 /// Human units: bytes/s as MB/s (10^6) with no decimals above 100.
 pub fn fmt_mbps(bps: f64) -> String {
     let m = bps / 1e6;
-    if m >= 100.0 { format!("{m:.0}") } else { format!("{m:.1}") }
+    if m >= 100.0 {
+        format!("{m:.0}")
+    } else {
+        format!("{m:.1}")
+    }
 }

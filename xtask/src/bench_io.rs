@@ -16,7 +16,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use mlps_io_core::{
-    Access, BufferPool, DataGen, EngineKind, EngineOpts, FileOpts, IoReq, Op, Stats, open_engine, probe_uring,
+    Access, BufferPool, DataGen, EngineKind, EngineOpts, FileOpts, IoReq, Op, Stats, open_engine,
+    probe_uring,
 };
 
 use crate::bench_common::{self as bc, Table};
@@ -43,7 +44,11 @@ impl Workload {
         }
     }
     fn threshold(self) -> f64 {
-        if self == Workload::RandRead { 0.90 } else { 0.95 }
+        if self == Workload::RandRead {
+            0.90
+        } else {
+            0.95
+        }
     }
 }
 
@@ -72,7 +77,11 @@ impl Case {
         self.direct || self.engine == EngineKind::Direct
     }
     fn seq_qd(&self) -> usize {
-        if self.engine == EngineKind::Uring { 4 } else { 1 }
+        if self.engine == EngineKind::Uring {
+            4
+        } else {
+            1
+        }
     }
 }
 
@@ -102,14 +111,28 @@ struct Opts {
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
-    let mut o = Opts { quick: false, pairs: 0, dir: None, only: Vec::new(), keep: true };
+    let mut o = Opts {
+        quick: false,
+        pairs: 0,
+        dir: None,
+        only: Vec::new(),
+        keep: true,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => o.quick = true,
-            "--pairs" => o.pairs = it.next().context("--pairs needs a number")?.parse().context("--pairs")?,
+            "--pairs" => {
+                o.pairs = it
+                    .next()
+                    .context("--pairs needs a number")?
+                    .parse()
+                    .context("--pairs")?
+            }
             "--dir" => o.dir = Some(PathBuf::from(it.next().context("--dir needs a path")?)),
-            "--only" => o.only.push(it.next().context("--only needs a substring")?.clone()),
+            "--only" => o
+                .only
+                .push(it.next().context("--only needs a substring")?.clone()),
             "--clean" => o.keep = false,
             "-h" | "--help" => {
                 println!(
@@ -129,17 +152,24 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// Write `path` with `size` bytes of generated data unless it already has that size.
 fn lay_out(path: &Path, size: u64, file_id: u64) -> Result<()> {
-    if std::fs::metadata(path).map(|m| m.len() == size).unwrap_or(false) {
+    if std::fs::metadata(path)
+        .map(|m| m.len() == size)
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     use std::io::Write;
     let dg = DataGen::new(0x5EED);
-    let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut buf = vec![0u8; 8 * MIB as usize];
     let mut off = 0u64;
     while off < size {
@@ -154,11 +184,23 @@ fn lay_out(path: &Path, size: u64, file_id: u64) -> Result<()> {
 
 fn fio_job(c: &Case, l: &Layout) -> String {
     let mut j = String::from("[global]\n");
-    j += &format!("ioengine={}\ndirect={}\ngroup_reporting=1\nthread=0\n", c.fio_engine(), u8::from(c.uses_direct()));
+    j += &format!(
+        "ioengine={}\ndirect={}\ngroup_reporting=1\nthread=0\n",
+        c.fio_engine(),
+        u8::from(c.uses_direct())
+    );
     match c.wl {
         Workload::SeqRead | Workload::SeqWrite => {
-            let rw = if c.wl == Workload::SeqRead { "read" } else { "write" };
-            j += &format!("rw={rw}\nbs={SEQ_BS}\nsize={}\niodepth={}\n", l.seq_size, c.seq_qd());
+            let rw = if c.wl == Workload::SeqRead {
+                "read"
+            } else {
+                "write"
+            };
+            j += &format!(
+                "rw={rw}\nbs={SEQ_BS}\nsize={}\niodepth={}\n",
+                l.seq_size,
+                c.seq_qd()
+            );
             if c.wl == Workload::SeqWrite {
                 j += "end_fsync=1\n";
             }
@@ -167,7 +209,11 @@ fn fio_job(c: &Case, l: &Layout) -> String {
             }
         }
         Workload::RandRead => {
-            let (jobs, qd) = if c.engine == EngineKind::Uring { (1, RAND_QD) } else { (RAND_QD, 1) };
+            let (jobs, qd) = if c.engine == EngineKind::Uring {
+                (1, RAND_QD)
+            } else {
+                (RAND_QD, 1)
+            };
             let per_job = l.rand_ops / jobs as u64 * RAND_BS as u64;
             j += &format!(
                 "rw=randread\nbs={RAND_BS}\nsize={}\nio_size={per_job}\niodepth={qd}\nnumjobs={jobs}\n[r]\nfilename={}\n",
@@ -204,7 +250,10 @@ fn random_offsets(size: u64, k: usize, seed: u64) -> Vec<u64> {
         let j = i + (xorshift(&mut s) % (blocks - i) as u64) as usize;
         idx.swap(i, j);
     }
-    idx[..k].iter().map(|&b| b as u64 * RAND_BS as u64).collect()
+    idx[..k]
+        .iter()
+        .map(|&b| b as u64 * RAND_BS as u64)
+        .collect()
 }
 
 fn plan(c: &Case, l: &Layout) -> Vec<Work> {
@@ -212,7 +261,12 @@ fn plan(c: &Case, l: &Layout) -> Vec<Work> {
         Workload::SeqRead | Workload::SeqWrite => l
             .seq_files
             .iter()
-            .map(|f| Work { file: f.clone(), offsets: (0..l.seq_size).step_by(SEQ_BS).collect(), qd: c.seq_qd(), bs: SEQ_BS })
+            .map(|f| Work {
+                file: f.clone(),
+                offsets: (0..l.seq_size).step_by(SEQ_BS).collect(),
+                qd: c.seq_qd(),
+                bs: SEQ_BS,
+            })
             .collect(),
         Workload::RandRead => {
             if c.engine != EngineKind::Uring {
@@ -239,11 +293,23 @@ fn plan(c: &Case, l: &Layout) -> Vec<Work> {
 }
 
 fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
-    let opts = EngineOpts { queue_depth: w.qd, direct: c.direct, ..EngineOpts::default() };
+    let opts = EngineOpts {
+        queue_depth: w.qd,
+        direct: c.direct,
+        ..EngineOpts::default()
+    };
     let mut eng = open_engine(c.engine, &opts)?;
     let write = c.wl == Workload::SeqWrite;
-    let access = if c.wl == Workload::RandRead { Access::Random } else { Access::Sequential };
-    let fopts = if write { FileOpts::write(access) } else { FileOpts::read(access) };
+    let access = if c.wl == Workload::RandRead {
+        Access::Random
+    } else {
+        Access::Sequential
+    };
+    let fopts = if write {
+        FileOpts::write(access)
+    } else {
+        FileOpts::read(access)
+    };
     let fid = eng.open(&w.file, &fopts)?;
     let mut pool = BufferPool::new(w.qd, w.bs, 4096);
     if write {
@@ -269,7 +335,13 @@ fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
             let Some(mut b) = pool.get() else { break };
             b.set_len(w.bs);
             let off = w.offsets[next];
-            eng.submit(IoReq { op, file: fid, offset: off, buf: b, user_data: next as u64 })?;
+            eng.submit(IoReq {
+                op,
+                file: fid,
+                offset: off,
+                buf: b,
+                user_data: next as u64,
+            })?;
             next += 1;
         }
         if eng.in_flight() == 0 {
@@ -281,7 +353,12 @@ fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
             stats.record(&cpl);
             match &cpl.result {
                 Ok(n) if *n == w.bs => bytes += *n as u64,
-                Ok(n) => bail!("short {:?} at {}: {n} of {} bytes", cpl.op, cpl.offset, w.bs),
+                Ok(n) => bail!(
+                    "short {:?} at {}: {n} of {} bytes",
+                    cpl.op,
+                    cpl.offset,
+                    w.bs
+                ),
                 Err(e) => bail!("{:?} at {} failed: {e}", cpl.op, cpl.offset),
             }
             pool.put(cpl.buf);
@@ -293,7 +370,10 @@ fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
     }
     eng.close(fid)?;
     if std::env::var_os("MLPS_BENCH_DEBUG").is_some() {
-        eprintln!("    worker: fsync+close {:.3}s", t_io.elapsed().as_secs_f64());
+        eprintln!(
+            "    worker: fsync+close {:.3}s",
+            t_io.elapsed().as_secs_f64()
+        );
     }
     Ok(bytes)
 }
@@ -333,8 +413,12 @@ fn run_ours(c: Case, l: &Layout) -> Result<f64> {
 fn direct_supported(dir: &Path) -> std::result::Result<(), String> {
     let probe = dir.join(".direct-probe");
     std::fs::write(&probe, vec![0u8; 4096]).map_err(|e| e.to_string())?;
-    let mut e = open_engine(EngineKind::Direct, &EngineOpts::default()).map_err(|e| e.to_string())?;
-    let r = e.open(&probe, &FileOpts::read(Access::Normal)).map(|_| ()).map_err(|e| e.to_string());
+    let mut e =
+        open_engine(EngineKind::Direct, &EngineOpts::default()).map_err(|e| e.to_string())?;
+    let r = e
+        .open(&probe, &FileOpts::read(Access::Normal))
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&probe);
     r
 }
@@ -361,19 +445,36 @@ pub fn datagen_gibps(total: u64) -> (f64, f64, f64) {
         best
     };
     let a = measure(DataGen::new(1));
-    let b = measure(DataGen::with_opts(DataGenOpts { seed: 1, compress_pct: 50, ..Default::default() }));
-    let c = measure(DataGen::with_opts(DataGenOpts { seed: 1, dedupe_pct: 50, ..Default::default() }));
+    let b = measure(DataGen::with_opts(DataGenOpts {
+        seed: 1,
+        compress_pct: 50,
+        ..Default::default()
+    }));
+    let c = measure(DataGen::with_opts(DataGenOpts {
+        seed: 1,
+        dedupe_pct: 50,
+        ..Default::default()
+    }));
     (a, b, c)
 }
 
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse_opts(args)?;
     let fio = bc::fio_binary()?;
-    let dir = o.dir.clone().unwrap_or_else(|| workspace_root().join("target").join("bench-io"));
+    let dir = o
+        .dir
+        .clone()
+        .unwrap_or_else(|| workspace_root().join("target").join("bench-io"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (seq_size, rand_size, rand_ops) = if o.quick { (64 * MIB, 128 * MIB, 16384) } else { (256 * MIB, 512 * MIB, 65536) };
+    let (seq_size, rand_size, rand_ops) = if o.quick {
+        (64 * MIB, 128 * MIB, 16384)
+    } else {
+        (256 * MIB, 512 * MIB, 65536)
+    };
     let l = Layout {
-        seq_files: (0..SEQ_THREADS).map(|i| dir.join(format!("seq{i}.dat"))).collect(),
+        seq_files: (0..SEQ_THREADS)
+            .map(|i| dir.join(format!("seq{i}.dat")))
+            .collect(),
         rand_file: dir.join("rand.dat"),
         dir: dir.clone(),
         seq_size,
@@ -383,8 +484,15 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("machine: {}", bc::machine_description(&dir));
     println!("date:    {}", bc::utc_now());
     println!("fio:     {} ({})", bc::fio_version(&fio), fio.display());
-    println!("files:   {} ({} x {} MiB seq, {} MiB rand, {} random 4k reads); {} pairs ABAB, cache dropped before every run",
-        l.dir.display(), SEQ_THREADS, seq_size / MIB, rand_size / MIB, rand_ops, o.pairs);
+    println!(
+        "files:   {} ({} x {} MiB seq, {} MiB rand, {} random 4k reads); {} pairs ABAB, cache dropped before every run",
+        l.dir.display(),
+        SEQ_THREADS,
+        seq_size / MIB,
+        rand_size / MIB,
+        rand_ops,
+        o.pairs
+    );
     let (g0, g50, d50) = datagen_gibps(if o.quick { 1 << 30 } else { 2 << 30 });
     println!(
         "datagen: {g0:.2} GiB/s per core incompressible, {g50:.2} with compress_pct=50, {d50:.2} with dedupe_pct=50 \
@@ -433,13 +541,25 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     let mut table = Table::new(&[
-        "workload", "engine", "fio MB/s (median)", "ours MB/s (median)", "ratio", "need", "fio min–max", "ours min–max", "ok",
+        "workload",
+        "engine",
+        "fio MB/s (median)",
+        "ours MB/s (median)",
+        "ratio",
+        "need",
+        "fio min–max",
+        "ours min–max",
+        "ok",
     ]);
     let files = l.all_files();
     let mut min_ratio = f64::INFINITY;
     let mut methods = std::collections::BTreeSet::new();
     for c in &cases {
-        let name = format!("{}-{}", format!("{:?}", c.wl).to_lowercase(), c.engine_label().replace('+', "-"));
+        let name = format!(
+            "{}-{}",
+            format!("{:?}", c.wl).to_lowercase(),
+            c.engine_label().replace('+', "-")
+        );
         let job = fio_job(c, &l);
         let pairs = bc::abab(
             o.pairs,
@@ -453,7 +573,11 @@ pub fn run(args: &[String]) -> Result<()> {
         min_ratio = min_ratio.min(ratio);
         let (fl, fh) = bc::min_max(&pairs.a);
         let (ol, oh) = bc::min_max(&pairs.b);
-        let ok = if ratio >= c.wl.threshold() { "yes" } else { "NO" };
+        let ok = if ratio >= c.wl.threshold() {
+            "yes"
+        } else {
+            "NO"
+        };
         let row = vec![
             c.wl.label().to_string(),
             c.engine_label(),
@@ -470,7 +594,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!();
     print!("{}", table.to_markdown());
-    println!("cache drop method: {}", methods.into_iter().collect::<Vec<_>>().join(", "));
+    println!(
+        "cache drop method: {}",
+        methods.into_iter().collect::<Vec<_>>().join(", ")
+    );
     for u in &unsupported {
         println!("not benchmarked: {u}");
     }

@@ -4,13 +4,30 @@ use std::time::Instant;
 use mlps_io_core::{DataGen, DataGenOpts};
 
 fn main() {
-    let gib: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(4);
+    let gib: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     let total = gib << 30;
     let mut buf = vec![0u8; 1 << 20];
     for (name, g) in [
         ("incompressible", DataGen::new(1)),
-        ("compress_pct=50", DataGen::with_opts(DataGenOpts { seed: 1, compress_pct: 50, ..Default::default() })),
-        ("dedupe_pct=50", DataGen::with_opts(DataGenOpts { seed: 1, dedupe_pct: 50, ..Default::default() })),
+        (
+            "compress_pct=50",
+            DataGen::with_opts(DataGenOpts {
+                seed: 1,
+                compress_pct: 50,
+                ..Default::default()
+            }),
+        ),
+        (
+            "dedupe_pct=50",
+            DataGen::with_opts(DataGenOpts {
+                seed: 1,
+                dedupe_pct: 50,
+                ..Default::default()
+            }),
+        ),
     ] {
         let mut best = 0.0f64;
         for _ in 0..3 {

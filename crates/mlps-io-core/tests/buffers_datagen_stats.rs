@@ -1,10 +1,12 @@
 //! Buffers (alignment invariants), data generation (determinism, uniqueness, ratios), page cache,
 //! stats (merge, snapshot).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use mlps_io_core::{
-    AlignedBuf, BufferPool, DataGen, DataGenOpts, DropMethod, LatencyHistogram, Op, PageCache, Stats,
+    AlignedBuf, BufferPool, DataGen, DataGenOpts, DropMethod, LatencyHistogram, Op, PageCache,
+    Stats,
 };
 use proptest::prelude::*;
 
@@ -86,7 +88,10 @@ fn different_files_never_share_a_4k_block_sampled() {
             let blk = i * 7919 + (i % 3) * 1_000_003;
             g.fill_block(file, blk, &mut block);
             if let Some(prev) = seen.insert(block.to_vec(), (file, blk)) {
-                panic!("block {blk} of file {file} equals block {} of file {}", prev.1, prev.0);
+                panic!(
+                    "block {blk} of file {file} equals block {} of file {}",
+                    prev.1, prev.0
+                );
             }
         }
     }
@@ -110,26 +115,46 @@ fn incompressible_by_default_and_compress_pct_zeroes_that_share() {
         hist[x as usize] += 1;
     }
     let expect = v.len() as f64 / 256.0;
-    assert!(hist.iter().all(|&h| (h as f64 - expect).abs() < expect * 0.05), "byte histogram not flat");
+    assert!(
+        hist.iter()
+            .all(|&h| (h as f64 - expect).abs() < expect * 0.05),
+        "byte histogram not flat"
+    );
 
     for pct in [25u8, 50, 75] {
-        DataGen::with_opts(DataGenOpts { seed: 3, compress_pct: pct, ..Default::default() }).fill(0, 0, &mut v);
+        DataGen::with_opts(DataGenOpts {
+            seed: 3,
+            compress_pct: pct,
+            ..Default::default()
+        })
+        .fill(0, 0, &mut v);
         let zeros = v.iter().filter(|&&x| x == 0).count() as f64 / v.len() as f64;
         let want = pct as f64 / 100.0;
-        assert!((zeros - want).abs() < 0.02, "compress_pct={pct}: {zeros:.3} zeros");
+        assert!(
+            (zeros - want).abs() < 0.02,
+            "compress_pct={pct}: {zeros:.3} zeros"
+        );
     }
 }
 
 #[test]
 fn dedupe_pct_gives_that_share_of_duplicate_blocks() {
     for pct in [0u8, 30, 70] {
-        let g = DataGen::with_opts(DataGenOpts { seed: 4, dedupe_pct: pct, dedupe_pool: 4, ..Default::default() });
+        let g = DataGen::with_opts(DataGenOpts {
+            seed: 4,
+            dedupe_pct: pct,
+            dedupe_pool: 4,
+            ..Default::default()
+        });
         let mut v = vec![0u8; 8 << 20];
         g.fill(9, 0, &mut v);
         let uniq: HashSet<&[u8]> = v.chunks(4096).collect();
         let total = v.len() / 4096;
         let dup_share = 1.0 - (uniq.len() as f64 - if pct > 0 { 4.0 } else { 0.0 }) / total as f64;
-        assert!((dup_share - pct as f64 / 100.0).abs() < 0.04, "dedupe_pct={pct}: {dup_share:.3}");
+        assert!(
+            (dup_share - pct as f64 / 100.0).abs() < 0.04,
+            "dedupe_pct={pct}: {dup_share:.3}"
+        );
     }
 }
 
@@ -139,8 +164,18 @@ fn stats_merge_and_snapshot_round_trip() {
     let start = a.series.start();
     let mut b = Stats::starting_at(start, Duration::from_millis(100));
     for i in 1..=100u64 {
-        a.record_at(start + Duration::from_millis(i), Op::Read, 4096, Duration::from_micros(i));
-        b.record_at(start + Duration::from_millis(150 + i), Op::Write, 1 << 20, Duration::from_micros(10 * i));
+        a.record_at(
+            start + Duration::from_millis(i),
+            Op::Read,
+            4096,
+            Duration::from_micros(i),
+        );
+        b.record_at(
+            start + Duration::from_millis(150 + i),
+            Op::Write,
+            1 << 20,
+            Duration::from_micros(10 * i),
+        );
     }
     a.merge(&b);
     assert_eq!((a.read_ops, a.read_bytes), (100, 409_600));
@@ -167,6 +202,9 @@ fn page_cache_fadvise_per_file_works() {
     let p = dir.path().join("f");
     std::fs::write(&p, vec![1u8; 1 << 20]).unwrap();
     assert_eq!(PageCache::evict_files(&[&p]), DropMethod::Fadvise);
-    assert_eq!(PageCache::evict_files(&[dir.path().join("missing")]), DropMethod::None);
+    assert_eq!(
+        PageCache::evict_files(&[dir.path().join("missing")]),
+        DropMethod::None
+    );
     assert_eq!(PageCache::files_under(dir.path()), vec![p]);
 }

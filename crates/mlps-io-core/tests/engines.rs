@@ -1,5 +1,6 @@
 //! Engine behaviour: data correctness, short reads at EOF, EINTR/EAGAIN, O_DIRECT refusal,
 //! io_uring probe fallback, alignment checks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -8,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mlps_io_core::sys::{RealSys, SysIo};
 use mlps_io_core::{
-    Access, AlignedBuf, BufferPool, DataGen, Engine, EngineKind, EngineOpts, Error, FileOpts, IoReq, open_engine,
-    open_engine_with,
+    Access, AlignedBuf, BufferPool, DataGen, Engine, EngineKind, EngineOpts, Error, FileOpts,
+    IoReq, open_engine, open_engine_with,
 };
 use proptest::prelude::*;
 
@@ -31,7 +32,14 @@ fn engines(dir: &Path) -> Vec<(EngineKind, EngineOpts)> {
     ];
     if direct_ok(dir) {
         v.push((EngineKind::Direct, EngineOpts::default()));
-        v.push((EngineKind::Uring, EngineOpts { queue_depth: 8, direct: true, ..EngineOpts::default() }));
+        v.push((
+            EngineKind::Uring,
+            EngineOpts {
+                queue_depth: 8,
+                direct: true,
+                ..EngineOpts::default()
+            },
+        ));
     }
     v
 }
@@ -43,7 +51,12 @@ fn direct_ok(dir: &Path) -> bool {
     e.open(&p, &FileOpts::read(Access::Normal)).is_ok()
 }
 
-fn read(e: &mut dyn Engine, f: mlps_io_core::FileId, off: u64, len: usize) -> (Vec<u8>, io::Result<usize>) {
+fn read(
+    e: &mut dyn Engine,
+    f: mlps_io_core::FileId,
+    off: u64,
+    len: usize,
+) -> (Vec<u8>, io::Result<usize>) {
     let align = e.alignment(f).max(4096);
     let mut b = AlignedBuf::new(len.max(1), align);
     b.set_len(len);
@@ -107,7 +120,10 @@ fn write_fsync_read_back_every_engine() {
         e.close(f).unwrap();
         let back = std::fs::read(&p).unwrap();
         assert_eq!(back.len(), 16 * 65536, "{kind}");
-        assert!(dg.verify(i as u64, 0, &back), "{kind} {opts:?}: data differs");
+        assert!(
+            dg.verify(i as u64, 0, &back),
+            "{kind} {opts:?}: data differs"
+        );
     }
 }
 
@@ -127,7 +143,8 @@ fn many_concurrent_reads_complete_with_right_data() {
         while seen < offsets.len() {
             while next < offsets.len() {
                 let Some(b) = pool.get() else { break };
-                e.submit(IoReq::read(f, offsets[next], b, next as u64)).unwrap();
+                e.submit(IoReq::read(f, offsets[next], b, next as u64))
+                    .unwrap();
                 next += 1;
             }
             out.clear();
@@ -161,18 +178,22 @@ struct Faulty {
 impl Faulty {
     fn fault(&self) -> Option<io::Error> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.eintr_every > 0 && n % self.eintr_every == 0 {
+        if self.eintr_every > 0 && n.is_multiple_of(self.eintr_every) {
             self.injected.fetch_add(1, Ordering::Relaxed);
             return Some(io::Error::from_raw_os_error(libc::EINTR));
         }
-        if self.eagain_every > 0 && n % self.eagain_every == 0 {
+        if self.eagain_every > 0 && n.is_multiple_of(self.eagain_every) {
             self.injected.fetch_add(1, Ordering::Relaxed);
             return Some(io::Error::from_raw_os_error(libc::EAGAIN));
         }
         None
     }
     fn chunk(&self, len: usize) -> usize {
-        if self.max_chunk > 0 { len.min(self.max_chunk) } else { len }
+        if self.max_chunk > 0 {
+            len.min(self.max_chunk)
+        } else {
+            len
+        }
     }
 }
 
@@ -198,7 +219,11 @@ impl SysIo for Faulty {
         RealSys.pwrite(fd, &buf[..n], offset)
     }
     fn uring_probe(&self) -> Result<(), String> {
-        if self.fail_probe { Err("probe disabled by test seam".into()) } else { RealSys.uring_probe() }
+        if self.fail_probe {
+            Err("probe disabled by test seam".into())
+        } else {
+            RealSys.uring_probe()
+        }
     }
 }
 
@@ -207,9 +232,18 @@ fn eintr_eagain_and_short_transfers_are_retried() {
     let dir = tempfile::tempdir().unwrap();
     let (p, data) = write_file(dir.path(), "f", 300_000, 3);
     for qd in [1, 4] {
-        let sys =
-            Arc::new(Faulty { eintr_every: 3, eagain_every: 5, max_chunk: 1000, ..Faulty::default() });
-        let mut e = open_engine_with(EngineKind::Sync, &EngineOpts::with_queue_depth(qd), sys.clone()).unwrap();
+        let sys = Arc::new(Faulty {
+            eintr_every: 3,
+            eagain_every: 5,
+            max_chunk: 1000,
+            ..Faulty::default()
+        });
+        let mut e = open_engine_with(
+            EngineKind::Sync,
+            &EngineOpts::with_queue_depth(qd),
+            sys.clone(),
+        )
+        .unwrap();
         let f = e.open(&p, &FileOpts::read(Access::Normal)).unwrap();
         let (got, r) = read(&mut *e, f, 1234, 200_000);
         assert_eq!(r.unwrap(), 200_000);
@@ -218,7 +252,10 @@ fn eintr_eagain_and_short_transfers_are_retried() {
         let (got, r) = read(&mut *e, f, 290_000, 20_000);
         assert_eq!(r.unwrap(), 10_000);
         assert_eq!(got, &data[290_000..]);
-        assert!(sys.injected.load(Ordering::Relaxed) > 50, "faults were injected");
+        assert!(
+            sys.injected.load(Ordering::Relaxed) > 50,
+            "faults were injected"
+        );
 
         // Writes too.
         let w = dir.path().join(format!("w{qd}"));
@@ -262,21 +299,35 @@ fn hard_errors_are_reported_not_retried() {
 fn o_direct_refusal_names_the_path_and_the_fallback() {
     let dir = tempfile::tempdir().unwrap();
     let (p, _) = write_file(dir.path(), "data.bin", 8192, 5);
-    let sys = Arc::new(Faulty { refuse_direct: true, ..Faulty::default() });
+    let sys = Arc::new(Faulty {
+        refuse_direct: true,
+        ..Faulty::default()
+    });
     for (kind, opts) in [
         (EngineKind::Direct, EngineOpts::default()),
-        (EngineKind::Uring, EngineOpts { direct: true, ..EngineOpts::default() }),
+        (
+            EngineKind::Uring,
+            EngineOpts {
+                direct: true,
+                ..EngineOpts::default()
+            },
+        ),
     ] {
         let mut e = open_engine_with(kind, &opts, sys.clone()).unwrap();
         let err = e.open(&p, &FileOpts::read(Access::Normal)).unwrap_err();
-        assert!(matches!(err, Error::DirectUnsupported { .. }), "{kind}: {err:?}");
+        assert!(
+            matches!(err, Error::DirectUnsupported { .. }),
+            "{kind}: {err:?}"
+        );
         let msg = err.to_string();
         assert!(msg.contains("data.bin"), "{msg}");
         assert!(msg.contains("O_DIRECT") && msg.contains("`sync`"), "{msg}");
     }
     // A missing file is an ordinary open error, not a refusal of O_DIRECT.
     let mut e = open_engine_with(EngineKind::Direct, &EngineOpts::default(), sys).unwrap();
-    let err = e.open(&dir.path().join("missing"), &FileOpts::read(Access::Normal)).unwrap_err();
+    let err = e
+        .open(&dir.path().join("missing"), &FileOpts::read(Access::Normal))
+        .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
 }
 
@@ -284,16 +335,34 @@ fn o_direct_refusal_names_the_path_and_the_fallback() {
 fn uring_probe_failure_falls_back_to_sync_once() {
     let dir = tempfile::tempdir().unwrap();
     let (p, data) = write_file(dir.path(), "f", 8192, 6);
-    let sys = Arc::new(Faulty { fail_probe: true, ..Faulty::default() });
-    let mut e = open_engine_with(EngineKind::Uring, &EngineOpts::with_queue_depth(4), sys.clone()).unwrap();
+    let sys = Arc::new(Faulty {
+        fail_probe: true,
+        ..Faulty::default()
+    });
+    let mut e = open_engine_with(
+        EngineKind::Uring,
+        &EngineOpts::with_queue_depth(4),
+        sys.clone(),
+    )
+    .unwrap();
     assert_eq!(e.kind(), EngineKind::Sync);
-    assert!(e.fallback_reason().unwrap().contains("probe disabled by test seam"));
+    assert!(
+        e.fallback_reason()
+            .unwrap()
+            .contains("probe disabled by test seam")
+    );
     let f = e.open(&p, &FileOpts::read(Access::Normal)).unwrap();
     let (got, r) = read(&mut *e, f, 0, 8192);
     assert_eq!(r.unwrap(), 8192);
     assert_eq!(got, data);
-    let strict = EngineOpts { uring_fallback: false, ..EngineOpts::default() };
-    assert!(matches!(open_engine_with(EngineKind::Uring, &strict, sys), Err(Error::UringUnavailable(_))));
+    let strict = EngineOpts {
+        uring_fallback: false,
+        ..EngineOpts::default()
+    };
+    assert!(matches!(
+        open_engine_with(EngineKind::Uring, &strict, sys),
+        Err(Error::UringUnavailable(_))
+    ));
 }
 
 #[test]
@@ -315,7 +384,13 @@ fn direct_rejects_misaligned_requests_with_a_clear_error() {
     let (p, _) = write_file(dir.path(), "f", 65536, 7);
     for (kind, opts) in [
         (EngineKind::Direct, EngineOpts::default()),
-        (EngineKind::Uring, EngineOpts { direct: true, ..EngineOpts::default() }),
+        (
+            EngineKind::Uring,
+            EngineOpts {
+                direct: true,
+                ..EngineOpts::default()
+            },
+        ),
     ] {
         let mut e = open_engine(kind, &opts).unwrap();
         let f = e.open(&p, &FileOpts::read(Access::Normal)).unwrap();

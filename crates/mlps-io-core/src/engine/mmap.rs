@@ -133,7 +133,11 @@ fn prefault_write(m: &mut MmapMut, offset: usize, len: usize) {
     // SAFETY: [start, end) lies inside the live mapping `m`; MADV_POPULATE_WRITE only faults pages
     // in (it does not change their contents).
     unsafe {
-        libc::madvise(m.as_mut_ptr().add(start).cast(), end - start, libc::MADV_POPULATE_WRITE);
+        libc::madvise(
+            m.as_mut_ptr().add(start).cast(),
+            end - start,
+            libc::MADV_POPULATE_WRITE,
+        );
     }
 }
 
