@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use mlps_cluster::launch::parse_hosts;
 use mlps_cluster::{LaunchPlan, Launcher};
 
+/// One `mpirun` at a time: concurrent Open MPI jobs on one node were seen to disturb each
+/// other's shutdown reports under load.
+static MPIRUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn mpirun_present() -> bool {
     std::process::Command::new("mpirun")
         .arg("--version")
@@ -48,6 +52,7 @@ fn plan(ranks: u64, mode: &str) -> LaunchPlan {
 
 /// Runs the plan, killing it after `limit`; returns the output and the elapsed time.
 fn run(plan: &LaunchPlan, limit: Duration) -> (Output, Duration) {
+    let _one = MPIRUN.lock().unwrap_or_else(|p| p.into_inner());
     let start = Instant::now();
     let mut child = plan
         .command()
