@@ -6,6 +6,9 @@
 //! and `SHA256SUMS` over every other file (`sha256sum -c` format). After packing, the tarball is
 //! unpacked into a scratch directory, every checksum is re-verified and the packed binary must
 //! answer `--version`: a dist that fails either check is an error.
+//!
+//! `--skip-docs` packs without completions and man pages (said in the packed README); use it
+//! only when the CLI grammar is broken and a tarball is needed anyway.
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use mlps_lock::GenerateOptions;
 
-/// (input stem, target Python, resolve PyTorch from the CPU-only index)
-const LOCKS: &[(&str, &str, bool)] = &[("dlio-compare", "3.11", true), ("vectordb", "3.12", false)];
+/// (input stem, target Python, resolve PyTorch from the CPU-only index). No DLIO lock yet:
+/// `dlio-benchmark` 2.0.0 needs `nvidia-dali-cuda110`, a stub that downloads from NVIDIA's own
+/// index at build time, which the project's machines cannot reach.
+const LOCKS: &[(&str, &str, bool)] = &[("vectordb", "3.12", false)];
 
 pub fn run(args: &[String]) -> Result<()> {
     let only = args.first().map(String::as_str);

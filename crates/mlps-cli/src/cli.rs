@@ -464,14 +464,28 @@ fn training_cmds(mode: Mode) -> Vec<Command> {
     ]
 }
 
-fn training(mode: Mode) -> Command {
+/// Which part of the tree to build in full: the positional path of the invocation. Parts off the
+/// path are built as name-only stubs (enough for `next:` and help listings), which keeps start-up
+/// fast; `None` builds everything.
+type Focus<'a> = Option<&'a [&'a str]>;
+
+fn focused(focus: Focus, name: &str) -> bool {
+    focus.is_none_or(|f| f.first() == Some(&name))
+}
+
+fn rest<'a>(focus: Focus<'a>) -> Focus<'a> {
+    focus.map(|f| if f.is_empty() { f } else { &f[1..] })
+}
+
+fn training(mode: Mode, focus: Focus) -> Command {
     let mut c = Command::new("training").about("DLIO training workloads (model first)");
     for m in edition::training_models(mode) {
-        c = c.subcommand(
-            Command::new(*m)
-                .about("training model")
-                .subcommands(training_cmds(mode)),
-        );
+        let model = Command::new(*m).about("training model");
+        c = c.subcommand(if focused(focus, m) {
+            model.subcommands(training_cmds(mode))
+        } else {
+            model
+        });
     }
     c
 }
@@ -837,13 +851,36 @@ fn kvcache(mode: Mode) -> Command {
         .subcommand(leaf("run", "run the kv-cache workload", vec![run]))
 }
 
-fn mode_cmd(mode: Mode, about: &'static str) -> Command {
-    Command::new(mode.as_str())
-        .about(about)
-        .subcommand(training(mode))
-        .subcommand(checkpointing(mode))
-        .subcommand(vectordb(mode))
-        .subcommand(kvcache(mode))
+fn mode_cmd(mode: Mode, about: &'static str, focus: Focus) -> Command {
+    let c = Command::new(mode.as_str()).about(about);
+    if !focused(focus, mode.as_str()) {
+        return c;
+    }
+    let focus = rest(focus);
+    let stub = |name: &'static str, about: &'static str| Command::new(name).about(about);
+    c.subcommand(if focused(focus, "training") {
+        training(mode, rest(focus))
+    } else {
+        stub("training", "DLIO training workloads (model first)")
+    })
+    .subcommand(if focused(focus, "checkpointing") {
+        checkpointing(mode)
+    } else {
+        stub(
+            "checkpointing",
+            "DLIO checkpoint write/read workloads (--model/-m)",
+        )
+    })
+    .subcommand(if focused(focus, "vectordb") {
+        vectordb(mode)
+    } else {
+        stub("vectordb", "vector database workload (--vdb-index)")
+    })
+    .subcommand(if focused(focus, "kvcache") {
+        kvcache(mode)
+    } else {
+        stub("kvcache", "KV-cache offload workload")
+    })
 }
 
 // ----- utilities -------------------------------------------------------------------------
@@ -1071,6 +1108,22 @@ fn utilities() -> Vec<Command> {
 
 /// The full command tree.
 pub fn command() -> Command {
+    build(None)
+}
+
+/// The tree needed to parse `args` (argv without argv[0], aliases rewritten): the invoked path
+/// in full, everything else as stubs.
+pub fn command_for(args: &[String]) -> Command {
+    let path: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .take(3)
+        .collect();
+    build(Some(&path))
+}
+
+fn build(focus: Focus) -> Command {
     let mut root = Command::new("mlpstorage")
         .version(env!("CARGO_PKG_VERSION"))
         .about("MLPerf Storage v3.0 benchmark suite (Rust)")
@@ -1081,11 +1134,12 @@ pub fn command() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("print the full reference tree"),
         )
-        .subcommand(mode_cmd(Mode::Closed, "CLOSED division"))
-        .subcommand(mode_cmd(Mode::Open, "OPEN division"))
+        .subcommand(mode_cmd(Mode::Closed, "CLOSED division", focus))
+        .subcommand(mode_cmd(Mode::Open, "OPEN division", focus))
         .subcommand(mode_cmd(
             Mode::Whatif,
             "explore any model/accelerator; never submitted",
+            focus,
         ));
     for u in utilities() {
         root = root.subcommand(u);
@@ -1240,8 +1294,7 @@ mod tests {
 
     #[test]
     fn next_hints() {
-        let root = command();
-        let next = |v: &[&str]| context_next(&root, &s(v));
+        let next = |v: &[&str]| context_next(&command_for(&s(v)), &s(v));
         assert_eq!(
             next(&["closed", "training"]).as_deref(),
             Some("next: unet3d | retinanet  (or -h or --help_all for details)")

@@ -65,11 +65,11 @@ pub fn main_entry(argv: Vec<String>) -> i32 {
 
 fn run_args(inv: &Invocation, args: &[String]) -> Result<ExitCode, CliError> {
     let args = cli::rewrite_short_aliases(args);
-    let root = cli::command();
     if args.iter().any(|a| a == "--help_all") {
-        print!("{}", cli::help_all(&root));
+        print!("{}", cli::help_all(&cli::command()));
         return Ok(ExitCode::Success);
     }
+    let root = cli::command_for(&args);
     if let Some(next) = cli::context_next(&root, &args) {
         println!("{next}");
         return Ok(ExitCode::Success);
@@ -93,7 +93,7 @@ fn run_args(inv: &Invocation, args: &[String]) -> Result<ExitCode, CliError> {
     };
     let sub_cmd = root.find_subcommand(name).cloned().unwrap_or_default();
     if name == "config" {
-        return config_cmd(&root, sub).map(|_| ExitCode::Success);
+        return config_cmd(&cli::command(), sub).map(|_| ExitCode::Success);
     }
     if name == "init" {
         let org = sub

@@ -492,7 +492,10 @@ pkg[extra1,Extra_2]==1.0 # trailing comment
     fn missing_lockfile_says_how_to_make_one() {
         let err = Lockfile::read(Path::new("/nonexistent/requirements.txt")).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("Lockfile not found: /nonexistent/requirements.txt"), "{msg}");
+        assert!(
+            msg.starts_with("Lockfile not found: /nonexistent/requirements.txt"),
+            "{msg}"
+        );
         assert!(msg.contains("mlpstorage lockfile generate"), "{msg}");
     }
 

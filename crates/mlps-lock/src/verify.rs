@@ -117,7 +117,10 @@ impl VerifyReport {
     /// `Package version mismatch detected:` (followed by [`VerifyReport::render`]).
     pub fn gate_message(&self) -> String {
         if self.passed() {
-            format!("Package validation passed ({} packages verified)", self.matched())
+            format!(
+                "Package validation passed ({} packages verified)",
+                self.matched()
+            )
         } else {
             "Package version mismatch detected:".to_string()
         }

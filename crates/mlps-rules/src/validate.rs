@@ -766,7 +766,8 @@ impl V {
             }
         }
         for s in systems {
-            if !stems.contains_key(s) {
+            let desc = stems.get(s).is_some_and(|e| e.contains("yaml") || (v1 && e.contains("json")));
+            if !desc {
                 self.err("2.1.7", &dir.join(format!("{s}.yaml")), &format!("no system description for results system {s}"));
             }
         }
@@ -932,6 +933,9 @@ impl V {
                 self.err("3.3.1", &p, &format!("DATASIZE-MALFORMED: {m}"));
             }
             self.json_scan(&l.dir, &l.files);
+            if l.metadata_files.is_empty() {
+                self.err("3.3.1", &l.dir, "DATASIZE-MALFORMED: datasize leaf has no training_<ts>_metadata.json");
+            }
             if ctx.closed() || ctx.open() {
                 let ptr = self.code_image(&l, ctx);
                 self.provenance(&l, ptr.as_deref(), ctx.closed());
@@ -967,9 +971,6 @@ impl V {
             self.required_files(&l, "2.1.19", "2.1.20", &self.ed.run_required_files.clone());
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
-            if !l.files.contains("mlpstorage.log") {
-                self.info("2.29", &l.dir, "mlpstorage.log not present in the leaf");
-            }
             self.training_run_leaf(&l, model, ctx);
             run_leaves.push(l);
         }
@@ -1330,6 +1331,10 @@ impl V {
     /// (warning in DLIO's summary, info elsewhere). `parameters`/`override_parameters` and
     /// `args.params` legitimately hold strings (overrides), as do DLIO's per-epoch `duration`s.
     fn json_scan(&mut self, dir: &Path, files: &BTreeSet<String>) {
+        let is_leaf = dir.file_name().is_some_and(|n| is_timestamp_dir(&n.to_string_lossy()));
+        if is_leaf && !files.contains("mlpstorage.log") && !self.findings.iter().any(|x| x.id == "2.29" && x.path == dir) {
+            self.info("2.29", dir, "mlpstorage.log not present in the leaf");
+        }
         for f in files.iter().filter(|f| f.ends_with(".json")) {
             let p = dir.join(f);
             if std::fs::metadata(&p).map(|m| m.len() > 4 << 20).unwrap_or(true) {
@@ -1346,6 +1351,7 @@ impl V {
                     let mut hits = Vec::new();
                     numeric_strings("", &v, &mut hits);
                     if let Some(k) = hits.first() {
+                        // override values are recorded as strings by the reference tool itself: info only
                         let sev = if f.ends_with("summary.json") && !f.starts_with("kvcache") { Severity::Warning } else { Severity::Info };
                         let msg = format!("{} numeric value(s) stored as strings, e.g. {k}", hits.len());
                         if !self.findings.iter().any(|x| x.path == p && x.message.contains("is a string")) {
@@ -1432,9 +1438,6 @@ impl V {
             self.required_files(&l, "2.1.25", "2.1.26", &self.ed.checkpoint_required_files.clone());
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
-            if !l.files.contains("mlpstorage.log") {
-                self.info("2.29", &l.dir, "mlpstorage.log not present in the leaf");
-            }
             self.ckpt_leaf(&l, model, ctx);
             leaves.push(l);
         }
@@ -2150,7 +2153,7 @@ impl V {
 }
 
 fn numeric_strings(prefix: &str, v: &Value, out: &mut Vec<String>) {
-    const EXEMPT: [&str; 14] = ["schema_version", "version", "parameters", "override_parameters", "yaml_params", "params", "duration", "host_cpuinfo", "host_meminfo", "port", "hostname", "run_datetime", "executed_command", "command_output_files"];
+        const EXEMPT: [&str; 11] = ["schema_version", "rules_edition", "Rules Edition", "duration", "host_cpuinfo", "host_meminfo", "port", "hostname", "run_datetime", "executed_command", "command_output_files"];
     match v {
         Value::Object(m) => {
             for (k, x) in m {

@@ -9,7 +9,7 @@ use std::fs;
 
 fn fresh(div: &str) -> (tempfile::TempDir, Tree) {
     let d = tempfile::tempdir().unwrap();
-    let t = build(&d.path().join("sub"), div);
+    let t = instance(div, &d.path().join("sub"));
     (d, t)
 }
 

@@ -244,3 +244,37 @@ pub fn walk_leaves(d: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Recursive copy (files and directories only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (a, b) = (e.path(), to.join(e.file_name()));
+        if a.is_dir() {
+            copy_dir(&a, &b);
+        } else {
+            std::fs::copy(&a, &b).unwrap();
+        }
+    }
+}
+
+/// A valid tree built once per test process; `instance` copies it to a fresh place.
+pub fn template(div: &str) -> &'static Path {
+    use std::sync::OnceLock;
+    static CLOSED: OnceLock<PathBuf> = OnceLock::new();
+    static OPEN: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if div == "open" { &OPEN } else { &CLOSED };
+    cell.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap().keep();
+        build(&d.join("sub"), div);
+        d.join("sub")
+    })
+}
+
+pub fn instance(div: &str, dest: &Path) -> Tree {
+    let src = template(div);
+    copy_dir(src, dest);
+    let hash = std::fs::read_dir(dest.join("code-images")).unwrap().flatten().next().map(|e| e.file_name().to_string_lossy().trim_start_matches("code-").to_string()).unwrap();
+    let full = rjson(&dest.join("code-images").join(format!("code-{hash}")).join(".code-hash.json"))["hash"].as_str().unwrap().to_string();
+    Tree { root: dest.to_path_buf(), div: div.to_string(), hash: full }
+}
