@@ -292,7 +292,8 @@ fn plan(c: &Case, l: &Layout) -> Vec<Work> {
     }
 }
 
-fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
+/// Returns (bytes, this thread's runtime from its own start to the end of its fsync/close).
+fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<(u64, f64)> {
     let opts = EngineOpts {
         queue_depth: w.qd,
         direct: c.direct,
@@ -330,6 +331,7 @@ fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
     let mut next = 0usize;
     let mut bytes = 0u64;
     start.wait();
+    let t_start = Instant::now();
     loop {
         while next < w.offsets.len() {
             let Some(mut b) = pool.get() else { break };
@@ -375,10 +377,13 @@ fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<u64> {
             t_io.elapsed().as_secs_f64()
         );
     }
-    Ok(bytes)
+    Ok((bytes, t_start.elapsed().as_secs_f64()))
 }
 
-/// Our engine on case `c`: bytes/s over the wall time from the common start to the last thread done.
+/// Our engine on case `c`: total bytes / the longest thread runtime (each thread timed from its
+/// own start after the common barrier to the end of its fsync/close) — fio's definition
+/// (group bandwidth = bytes / max job runtime), so scheduling delays before a thread first runs
+/// count for neither side.
 fn run_ours(c: Case, l: &Layout) -> Result<f64> {
     let works = plan(&c, l);
     let start = Arc::new(Barrier::new(works.len() + 1));
@@ -390,17 +395,19 @@ fn run_ours(c: Case, l: &Layout) -> Result<f64> {
         })
         .collect();
     start.wait();
-    let t0 = Instant::now();
     let mut total = 0u64;
+    let mut secs = 0f64;
     let mut err = None;
     for h in handles {
         match h.join() {
-            Ok(Ok(b)) => total += b,
+            Ok(Ok((b, t))) => {
+                total += b;
+                secs = secs.max(t);
+            }
             Ok(Err(e)) => err = Some(e),
             Err(_) => err = Some(anyhow::anyhow!("worker panicked")),
         }
     }
-    let secs = t0.elapsed().as_secs_f64();
     if std::env::var_os("MLPS_BENCH_DEBUG").is_some() {
         eprintln!("    ours: {total} bytes in {secs:.3}s");
     }

@@ -52,12 +52,20 @@ impl UringEngine {
     ) -> std::result::Result<Self, String> {
         sys.uring_probe()?;
         let entries = qd.clamp(1, 32768).next_power_of_two() as u32;
-        let mut b = IoUring::builder();
-        if sqpoll {
-            b.setup_sqpoll(1000);
-        }
-        let ring = b
-            .build(entries)
+        let build = |coop: bool| {
+            let mut b = IoUring::builder();
+            if sqpoll {
+                b.setup_sqpoll(1000);
+            }
+            if coop {
+                // Completion work runs at our next io_uring_enter instead of interrupting the
+                // thread (Linux ≥ 5.19): fewer IPIs and context switches on a busy machine.
+                b.setup_coop_taskrun();
+            }
+            b.build(entries)
+        };
+        let ring = build(true)
+            .or_else(|_| build(false))
             .map_err(|e| format!("io_uring_setup({entries}) failed: {e}"))?;
         Ok(Self {
             ring,
