@@ -16,16 +16,17 @@ const LOCKS: &[(&str, &str, bool)] = &[("vectordb", "3.12", false)];
 pub fn run(args: &[String]) -> Result<()> {
     let only = args.first().map(String::as_str);
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/mlps-lock/locks");
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("lock inputs folder {}", dir.display()))?;
     let uv = mlps_lock::find_uv()?;
     let mut done = 0;
     for (stem, python, torch_cpu) in LOCKS {
         if only.is_some_and(|o| o != *stem) {
             continue;
         }
-        let mut options = GenerateOptions::new(
-            dir.join(format!("{stem}.in")),
-            dir.join(format!("{stem}.txt")),
-        );
+        let mut options = GenerateOptions::new(format!("{stem}.in"), format!("{stem}.txt"));
+        options.current_dir = Some(dir.clone());
         options.python_version = Some((*python).to_string());
         options.torch_cpu = *torch_cpu;
         let outcome = mlps_lock::generate::generate_with(&uv, &options)

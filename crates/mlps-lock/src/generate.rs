@@ -30,6 +30,9 @@ pub struct GenerateOptions {
     pub extras: Vec<String>,
     /// `--exclude-newer DATE`: ignore releases after this date, for reproducible re-resolution.
     pub exclude_newer: Option<String>,
+    /// Directory uv runs in (relative `input`/`output` resolve from it); uv records the command
+    /// in the lockfile header, so relative paths keep machine paths out of committed files.
+    pub current_dir: Option<PathBuf>,
 }
 
 impl GenerateOptions {
@@ -43,6 +46,7 @@ impl GenerateOptions {
             universal: true,
             extras: Vec::new(),
             exclude_newer: None,
+            current_dir: None,
         }
     }
 
@@ -120,10 +124,12 @@ pub fn generate(options: &GenerateOptions) -> Result<GenerateOutcome, LockError>
 
 /// As [`generate`], with an explicit `uv` executable.
 pub fn generate_with(uv: &Path, options: &GenerateOptions) -> Result<GenerateOutcome, LockError> {
-    if !options.input.is_file() {
-        return Err(LockError::InputNotFound {
-            path: options.input.clone(),
-        });
+    let input = match &options.current_dir {
+        Some(dir) => dir.join(&options.input),
+        None => options.input.clone(),
+    };
+    if !input.is_file() {
+        return Err(LockError::InputNotFound { path: input });
     }
     let uv_version = Command::new(uv)
         .arg("--version")
@@ -136,14 +142,16 @@ pub fn generate_with(uv: &Path, options: &GenerateOptions) -> Result<GenerateOut
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    let output = Command::new(uv)
-        .args(&args)
-        .output()
-        .map_err(|e| LockError::GenerateFailed {
-            command: command.clone(),
-            status: "spawn failure".to_string(),
-            stderr: e.to_string(),
-        })?;
+    let mut uv_command = Command::new(uv);
+    uv_command.args(&args);
+    if let Some(dir) = &options.current_dir {
+        uv_command.current_dir(dir);
+    }
+    let output = uv_command.output().map_err(|e| LockError::GenerateFailed {
+        command: command.clone(),
+        status: "spawn failure".to_string(),
+        stderr: e.to_string(),
+    })?;
     if !output.status.success() {
         return Err(LockError::GenerateFailed {
             command,
@@ -152,7 +160,10 @@ pub fn generate_with(uv: &Path, options: &GenerateOptions) -> Result<GenerateOut
         });
     }
     Ok(GenerateOutcome {
-        output: options.output.clone(),
+        output: match &options.current_dir {
+            Some(dir) => dir.join(&options.output),
+            None => options.output.clone(),
+        },
         command,
         uv_version,
     })

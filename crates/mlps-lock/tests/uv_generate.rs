@@ -8,7 +8,9 @@ fn uv_compiles_a_hashed_lockfile() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("requirements.in");
     std::fs::write(&input, "six==1.16.0\n").unwrap();
-    let mut options = GenerateOptions::new(&input, tmp.path().join("requirements.txt"));
+    // Relative paths under current_dir keep the temporary directory out of the lockfile header.
+    let mut options = GenerateOptions::new("requirements.in", "requirements.txt");
+    options.current_dir = Some(tmp.path().to_path_buf());
     options.python_version = Some("3.11".into());
     let outcome = match generate(&options) {
         Ok(o) => o,
@@ -26,6 +28,9 @@ fn uv_compiles_a_hashed_lockfile() {
         }
         Err(e) => panic!("{e}"),
     };
+    assert_eq!(outcome.output, tmp.path().join("requirements.txt"));
+    let text = std::fs::read_to_string(&outcome.output).unwrap();
+    assert!(!text.contains(&*tmp.path().to_string_lossy()), "{text}");
     let lock = Lockfile::read(&outcome.output).unwrap();
     assert_eq!(
         lock.generated_by.as_deref(),

@@ -1,7 +1,7 @@
 //! Single-run checkers (mlpstorage.md §3.2) and multi-run checkers (§3.3).
 //!
 //! Each check returns zero or more [`Issue`]s; [`Verdict::from_issues`] aggregates them (§3.1).
-use crate::edition::{llm_allowed_values, Edition};
+use crate::edition::{Edition, llm_allowed_values};
 use crate::lenient::{self, get_num, get_text, get_uint};
 use crate::verdict::{Category, Issue, Verdict};
 use serde_json::Value;
@@ -88,16 +88,23 @@ impl RunParams {
     pub fn from_metadata(md: &Value) -> Option<RunParams> {
         let benchmark = BenchmarkType::parse(&get_text(md, "benchmark_type")?)?;
         let args = md.get("args").cloned().unwrap_or(Value::Null);
-        let model = get_text(md, "model").or_else(|| get_text(&args, "model")).unwrap_or_default();
+        let model = get_text(md, "model")
+            .or_else(|| get_text(&args, "model"))
+            .unwrap_or_default();
         let mode = get_text(&args, "mode").unwrap_or_else(|| "closed".into());
         let mut rp = RunParams::new(benchmark, &model, &mode);
         rp.command = get_text(md, "command").unwrap_or_else(|| "run".into());
-        rp.accelerator = get_text(md, "accelerator").or_else(|| get_text(&args, "accelerator_type"));
+        rp.accelerator =
+            get_text(md, "accelerator").or_else(|| get_text(&args, "accelerator_type"));
         rp.num_processes = get_uint(md, "num_processes")
             .or_else(|| get_uint(&args, "num_processes"))
             .or_else(|| get_uint(&args, "num_accelerators"));
         rp.num_hosts = get_uint(&args, "num_client_hosts")
-            .or_else(|| args.get("hosts").and_then(|h| h.as_array()).map(|a| a.len() as u64))
+            .or_else(|| {
+                args.get("hosts")
+                    .and_then(|h| h.as_array())
+                    .map(|a| a.len() as u64)
+            })
             .or_else(|| get_uint(md, "system_info.num_hosts"));
         rp.client_host_memory_gb = get_num(&args, "client_host_memory_in_gb");
         rp.collected_total_memory_bytes = get_uint(md, "system_info.total_memory_bytes")
@@ -107,17 +114,34 @@ impl RunParams {
             rp.overrides = o.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         }
         rp.checkpoint_subset = lenient::get_bool(&args, "checkpoint_subset").unwrap_or(false)
-            || rp.overrides.get("checkpoint.mode").and_then(lenient::text).as_deref() == Some("subset");
+            || rp
+                .overrides
+                .get("checkpoint.mode")
+                .and_then(lenient::text)
+                .as_deref()
+                == Some("subset");
         rp.args = args;
         Some(rp)
     }
 
     pub fn run_id(&self) -> String {
-        format!("{} {} {}", self.benchmark.as_str(), self.command, self.model)
+        format!(
+            "{} {} {}",
+            self.benchmark.as_str(),
+            self.command,
+            self.model
+        )
     }
 }
 
-pub const TRAINING_MODELS: [&str; 6] = ["cosmoflow", "resnet50", "unet3d", "dlrm", "retinanet", "flux"];
+pub const TRAINING_MODELS: [&str; 6] = [
+    "cosmoflow",
+    "resnet50",
+    "unet3d",
+    "dlrm",
+    "retinanet",
+    "flux",
+];
 
 pub const TRAINING_CLOSED_PARAMS: [&str; 12] = [
     "dataset.num_files_train",
@@ -133,8 +157,12 @@ pub const TRAINING_CLOSED_PARAMS: [&str; 12] = [
     "storage.storage_root",
     "storage.storage_options.prefetch_window",
 ];
-pub const TRAINING_OPEN_PARAMS: [&str; 4] =
-    ["framework", "dataset.format", "dataset.num_samples_per_file", "reader.data_loader"];
+pub const TRAINING_OPEN_PARAMS: [&str; 4] = [
+    "framework",
+    "dataset.format",
+    "dataset.num_samples_per_file",
+    "reader.data_loader",
+];
 pub const TRAINING_TOOL_INJECTED: [&str; 8] = [
     "dataset.skip_listing",
     "dataset.listing_validation_interval",
@@ -162,7 +190,10 @@ fn guarded(name: &str, f: impl FnOnce() -> Vec<Issue>) -> Vec<Issue> {
     // for the impossible case and keeps one bad leaf from taking a whole report down.
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(v) => v,
-        Err(_) => vec![Issue::new(Category::Invalid, format!("Check {name} failed with error: internal panic"))],
+        Err(_) => vec![Issue::new(
+            Category::Invalid,
+            format!("Check {name} failed with error: internal panic"),
+        )],
     }
 }
 
@@ -170,13 +201,27 @@ fn guarded(name: &str, f: impl FnOnce() -> Vec<Issue>) -> Vec<Issue> {
 pub fn check_training_run(rp: &RunParams, edition: &Edition) -> Verdict {
     let mut issues = Vec::new();
     if rp.benchmark != BenchmarkType::Training {
-        issues.push(Issue::new(Category::Invalid, "Benchmark type is not training").param("benchmark_type").expected("training").actual(rp.benchmark.as_str()));
+        issues.push(
+            Issue::new(Category::Invalid, "Benchmark type is not training")
+                .param("benchmark_type")
+                .expected("training")
+                .actual(rp.benchmark.as_str()),
+        );
         return Verdict::from_issues(issues);
     }
     if !TRAINING_MODELS.contains(&rp.model.as_str()) {
-        issues.push(Issue::new(Category::Invalid, format!("Unrecognized training model {}", rp.model)).param("model").actual(&rp.model));
+        issues.push(
+            Issue::new(
+                Category::Invalid,
+                format!("Unrecognized training model {}", rp.model),
+            )
+            .param("model")
+            .actual(&rp.model),
+        );
     }
-    issues.extend(guarded("check_num_files_train", || check_num_files_train(rp)));
+    issues.extend(guarded("check_num_files_train", || {
+        check_num_files_train(rp)
+    }));
     issues.extend(guarded("check_allowed_params", || {
         rp.overrides
             .keys()
@@ -184,21 +229,37 @@ pub fn check_training_run(rp: &RunParams, edition: &Edition) -> Verdict {
             .map(|k| {
                 let cat = classify_training_param(k);
                 let msg = match cat {
-                    Category::Closed if TRAINING_TOOL_INJECTED.contains(&k.as_str()) => "Tool-injected parameter",
+                    Category::Closed if TRAINING_TOOL_INJECTED.contains(&k.as_str()) => {
+                        "Tool-injected parameter"
+                    }
                     Category::Closed => "Closed parameter override allowed",
                     Category::Open => "Open parameter override allowed",
                     Category::Invalid => "Disallowed parameter override",
                 };
-                Issue::new(cat, msg).param(k.clone()).actual(rp.overrides[k].to_string())
+                Issue::new(cat, msg)
+                    .param(k.clone())
+                    .actual(rp.overrides[k].to_string())
             })
             .collect()
     }));
     issues.extend(guarded("check_odirect_supported_model", || {
         let od = lenient::get_bool(&rp.params, "reader.odirect")
-            .or_else(|| rp.overrides.get("reader.odirect").and_then(lenient::boolish))
+            .or_else(|| {
+                rp.overrides
+                    .get("reader.odirect")
+                    .and_then(lenient::boolish)
+            })
             .unwrap_or(false);
         if od && rp.model != "unet3d" {
-            vec![Issue::new(Category::Invalid, "reader.odirect is only supported for unet3d").param("reader.odirect").expected("False").actual("True")]
+            vec![
+                Issue::new(
+                    Category::Invalid,
+                    "reader.odirect is only supported for unet3d",
+                )
+                .param("reader.odirect")
+                .expected("False")
+                .actual("True"),
+            ]
         } else {
             vec![]
         }
@@ -208,7 +269,10 @@ pub fn check_training_run(rp: &RunParams, edition: &Edition) -> Verdict {
 }
 
 fn param_u64(rp: &RunParams, key: &str) -> Option<u64> {
-    rp.overrides.get(key).and_then(lenient::uint).or_else(|| get_uint(&rp.params, key))
+    rp.overrides
+        .get(key)
+        .and_then(lenient::uint)
+        .or_else(|| get_uint(&rp.params, key))
 }
 
 fn check_num_files_train(rp: &RunParams) -> Vec<Issue> {
@@ -216,28 +280,47 @@ fn check_num_files_train(rp: &RunParams) -> Vec<Issue> {
         return vec![];
     }
     let Some(files) = param_u64(rp, "dataset.num_files_train") else {
-        return vec![Issue::new(Category::Invalid, "Missing dataset parameter dataset.num_files_train").param("dataset.num_files_train")];
+        return vec![
+            Issue::new(
+                Category::Invalid,
+                "Missing dataset parameter dataset.num_files_train",
+            )
+            .param("dataset.num_files_train"),
+        ];
     };
-    let rec = param_u64(rp, "dataset.record_length_bytes").or_else(|| param_u64(rp, "dataset.record_length"));
+    let rec = param_u64(rp, "dataset.record_length_bytes")
+        .or_else(|| param_u64(rp, "dataset.record_length"));
     let spf = param_u64(rp, "dataset.num_samples_per_file").unwrap_or(1);
     let batch = param_u64(rp, "reader.batch_size");
     let (Some(rec), Some(batch)) = (rec, batch) else {
         return vec![Issue::new(Category::Invalid, "Missing dataset/reader parameters (record_length_bytes, batch_size) needed to size the dataset").param("dataset.record_length_bytes")];
     };
     let np = rp.num_processes.unwrap_or(1);
-    let total_mem = match (rp.client_host_memory_gb, rp.num_hosts, rp.collected_total_memory_bytes) {
+    let total_mem = match (
+        rp.client_host_memory_gb,
+        rp.num_hosts,
+        rp.collected_total_memory_bytes,
+    ) {
         (_, _, Some(b)) => b,
         (Some(gb), hosts, None) => (gb * crate::datasize::GIB * hosts.unwrap_or(1) as f64) as u64,
         _ => {
-            return vec![Issue::new(Category::Closed, "check_num_files_train skipped: no cluster memory information recorded").param("dataset.num_files_train")];
+            return vec![
+                Issue::new(
+                    Category::Closed,
+                    "check_num_files_train skipped: no cluster memory information recorded",
+                )
+                .param("dataset.num_files_train"),
+            ];
         }
     };
     let need = crate::datasize::training_min_files(rec, spf, batch, np, total_mem);
     if files < need.num_files_train {
-        vec![Issue::new(Category::Invalid, "Insufficient number of training files")
-            .param("dataset.num_files_train")
-            .expected(format!(">= {}", need.num_files_train))
-            .actual(files)]
+        vec![
+            Issue::new(Category::Invalid, "Insufficient number of training files")
+                .param("dataset.num_files_train")
+                .expected(format!(">= {}", need.num_files_train))
+                .actual(files),
+        ]
     } else {
         vec![]
     }
@@ -247,14 +330,30 @@ fn check_num_files_train(rp: &RunParams) -> Vec<Issue> {
 pub fn check_checkpointing_run(rp: &RunParams, edition: &Edition) -> Verdict {
     let mut issues = Vec::new();
     if rp.benchmark != BenchmarkType::Checkpointing {
-        issues.push(Issue::new(Category::Invalid, "Benchmark type is not checkpointing").param("benchmark_type").expected("checkpointing").actual(rp.benchmark.as_str()));
+        issues.push(
+            Issue::new(Category::Invalid, "Benchmark type is not checkpointing")
+                .param("benchmark_type")
+                .expected("checkpointing")
+                .actual(rp.benchmark.as_str()),
+        );
         return Verdict::from_issues(issues);
     }
     let Some((_, _, gpu_per_dp, closed_gpus)) = llm_allowed_values(&rp.model) else {
-        issues.push(Issue::new(Category::Invalid, format!("Unrecognized checkpointing model {}", rp.model)).param("model").actual(&rp.model));
+        issues.push(
+            Issue::new(
+                Category::Invalid,
+                format!("Unrecognized checkpointing model {}", rp.model),
+            )
+            .param("model")
+            .actual(&rp.model),
+        );
         return Verdict::from_issues(issues);
     };
-    let closed_gpus = edition.closed_mpi_processes.get(&rp.model).copied().unwrap_or(closed_gpus);
+    let closed_gpus = edition
+        .closed_mpi_processes
+        .get(&rp.model)
+        .copied()
+        .unwrap_or(closed_gpus);
     let np = rp.num_processes.unwrap_or(0);
     if np == closed_gpus {
         // pass
@@ -265,7 +364,11 @@ pub fn check_checkpointing_run(rp: &RunParams, edition: &Edition) -> Verdict {
     }
     if let Some(acc) = &rp.accelerator {
         match edition.accelerator_memory_gb.get(acc.as_str()) {
-            None => issues.push(Issue::new(Category::Invalid, format!("unknown accelerator {acc}")).param("accelerator").actual(acc)),
+            None => issues.push(
+                Issue::new(Category::Invalid, format!("unknown accelerator {acc}"))
+                    .param("accelerator")
+                    .actual(acc),
+            ),
             Some(mem) => {
                 if let Some(size) = edition.checkpoint_size_gb.get(&rp.model) {
                     let agg = np as f64 * mem;
@@ -277,13 +380,29 @@ pub fn check_checkpointing_run(rp: &RunParams, edition: &Edition) -> Verdict {
         }
     }
     if rp.checkpoint_subset && !(rp.model == "llama3-8b" && np == 8) {
-        issues.push(Issue::new(Category::Invalid, "checkpoint subset mode is defined only for llama3-8b at 8 processes").param("checkpoint.mode").expected("llama3-8b with 8 processes").actual(format!("{} with {np} processes", rp.model)));
+        issues.push(
+            Issue::new(
+                Category::Invalid,
+                "checkpoint subset mode is defined only for llama3-8b at 8 processes",
+            )
+            .param("checkpoint.mode")
+            .expected("llama3-8b with 8 processes")
+            .actual(format!("{} with {np} processes", rp.model)),
+        );
     }
     if rp.mode == "closed" {
-        for k in ["checkpoint.num_checkpoints_write", "checkpoint.num_checkpoints_read"] {
+        for k in [
+            "checkpoint.num_checkpoints_write",
+            "checkpoint.num_checkpoints_read",
+        ] {
             if let Some(n) = param_u64(rp, k) {
                 if n != 0 && n != 10 {
-                    issues.push(Issue::new(Category::Open, format!("{k} must be 10 or 0 in CLOSED")).param(k).expected("10 or 0").actual(n));
+                    issues.push(
+                        Issue::new(Category::Open, format!("{k} must be 10 or 0 in CLOSED"))
+                            .param(k)
+                            .expected("10 or 0")
+                            .actual(n),
+                    );
                 }
             }
         }
@@ -295,11 +414,21 @@ pub fn check_checkpointing_run(rp: &RunParams, edition: &Edition) -> Verdict {
 pub fn check_vectordb_run(rp: &RunParams, edition: &Edition) -> Verdict {
     let mut issues = Vec::new();
     if edition.vectordb_preview_only && rp.mode == "closed" {
-        issues.push(Issue::new(Category::Invalid, "VectorDB is preview only and is not allowed in closed submission"));
+        issues.push(Issue::new(
+            Category::Invalid,
+            "VectorDB is preview only and is not allowed in closed submission",
+        ));
     }
-    let runtime = get_num(&rp.args, "runtime").or_else(|| get_num(&rp.params, "runtime")).unwrap_or(60.0);
+    let runtime = get_num(&rp.args, "runtime")
+        .or_else(|| get_num(&rp.params, "runtime"))
+        .unwrap_or(60.0);
     if runtime < 30.0 {
-        issues.push(Issue::new(Category::Invalid, "Runtime must be at least 30 seconds").param("runtime").expected(">= 30").actual(runtime));
+        issues.push(
+            Issue::new(Category::Invalid, "Runtime must be at least 30 seconds")
+                .param("runtime")
+                .expected(">= 30")
+                .actual(runtime),
+        );
     }
     Verdict::from_issues(issues)
 }
@@ -311,7 +440,13 @@ pub const KVCACHE_OPTIONS: [(u32, &str, u64, u64, f64, f64, u64, &str); 3] = [
     (2, "llama3.1-8b", 100, 300, 0.0, 4.0, 16, "none"),
     (3, "llama3.1-70b-instruct", 70, 300, 0.0, 0.0, 4, "none"),
 ];
-pub const KVCACHE_MODELS: [&str; 5] = ["tiny-1b", "mistral-7b", "llama2-7b", "llama3.1-8b", "llama3.1-70b-instruct"];
+pub const KVCACHE_MODELS: [&str; 5] = [
+    "tiny-1b",
+    "mistral-7b",
+    "llama2-7b",
+    "llama3.1-8b",
+    "llama3.1-70b-instruct",
+];
 
 /// KV-cache run checker. CLOSED: the sequence locks and immutability of 3.5.4 / 6.3.2 / 6.6.1
 /// (the preview-era range checks would mark the v3.0 CLOSED Options INVALID, so they apply only
@@ -321,46 +456,98 @@ pub fn check_kvcache_run(rp: &RunParams, edition: &Edition) -> Verdict {
     let a = |k: &str| get_num(&rp.args, k).or_else(|| get_num(&rp.params, k));
     if rp.mode == "closed" {
         if let Some((seed, trials, delay)) = edition.kvcache_closed_sequence {
-            for (k, want) in [("seed", seed), ("trials", trials), ("inter_option_delay", delay)] {
+            for (k, want) in [
+                ("seed", seed),
+                ("trials", trials),
+                ("inter_option_delay", delay),
+            ] {
                 if let Some(v) = a(k) {
                     if v != want as f64 {
-                        issues.push(Issue::new(Category::Invalid, format!("CLOSED kv-cache locks {k} to {want}")).param(k).expected(want).actual(v));
+                        issues.push(
+                            Issue::new(
+                                Category::Invalid,
+                                format!("CLOSED kv-cache locks {k} to {want}"),
+                            )
+                            .param(k)
+                            .expected(want)
+                            .actual(v),
+                        );
                     }
                 }
             }
         }
         for k in ["config", "config_file"] {
             if get_text(&rp.args, k).is_some() {
-                issues.push(Issue::new(Category::Invalid, "--config is not allowed in CLOSED kv-cache runs").param(k).expected("unset"));
+                issues.push(
+                    Issue::new(
+                        Category::Invalid,
+                        "--config is not allowed in CLOSED kv-cache runs",
+                    )
+                    .param(k)
+                    .expected("unset"),
+                );
             }
         }
         if !rp.overrides.is_empty() {
             for k in rp.overrides.keys() {
-                issues.push(Issue::new(Category::Invalid, "CLOSED kv-cache workload options are immutable").param(k.clone()).expected("unset"));
+                issues.push(
+                    Issue::new(
+                        Category::Invalid,
+                        "CLOSED kv-cache workload options are immutable",
+                    )
+                    .param(k.clone())
+                    .expected("unset"),
+                );
             }
         }
         if get_num(&rp.args, "max_concurrent_allocs").is_some() {
-            issues.push(Issue::new(Category::Invalid, "--max-concurrent-allocs may not be set in CLOSED").param("max_concurrent_allocs").expected("unset"));
+            issues.push(
+                Issue::new(
+                    Category::Invalid,
+                    "--max-concurrent-allocs may not be set in CLOSED",
+                )
+                .param("max_concurrent_allocs")
+                .expected("unset"),
+            );
         }
     } else {
         issues.push(Issue::new(Category::Open, "KV cache is in preview status"));
         let model = get_text(&rp.params, "model").unwrap_or_else(|| rp.model.clone());
         if !KVCACHE_MODELS.contains(&model.as_str()) {
-            issues.push(Issue::new(Category::Invalid, format!("unknown kv-cache model {model}")).param("model").actual(model));
+            issues.push(
+                Issue::new(Category::Invalid, format!("unknown kv-cache model {model}"))
+                    .param("model")
+                    .actual(model),
+            );
         }
         if let Some(u) = a("num_users") {
             if u < 1.0 {
-                issues.push(Issue::new(Category::Invalid, "num_users must be >= 1").param("num_users").actual(u));
+                issues.push(
+                    Issue::new(Category::Invalid, "num_users must be >= 1")
+                        .param("num_users")
+                        .actual(u),
+                );
             }
         }
         if let Some(d) = a("duration") {
             if d < 30.0 {
-                issues.push(Issue::new(Category::Invalid, "duration must be at least 30 s").param("duration").expected(">= 30").actual(d));
+                issues.push(
+                    Issue::new(Category::Invalid, "duration must be at least 30 s")
+                        .param("duration")
+                        .expected(">= 30")
+                        .actual(d),
+                );
             }
         }
-        if let Some(g) = get_text(&rp.args, "generation_mode").or_else(|| get_text(&rp.params, "generation_mode")) {
+        if let Some(g) = get_text(&rp.args, "generation_mode")
+            .or_else(|| get_text(&rp.params, "generation_mode"))
+        {
             if !["none", "fast", "realistic"].contains(&g.as_str()) {
-                issues.push(Issue::new(Category::Invalid, format!("unknown generation mode {g}")).param("generation_mode").actual(g));
+                issues.push(
+                    Issue::new(Category::Invalid, format!("unknown generation mode {g}"))
+                        .param("generation_mode")
+                        .actual(g),
+                );
             }
         }
     }
@@ -390,15 +577,27 @@ pub struct RunSummary {
 
 fn base_multi(runs: &[RunSummary]) -> Vec<Issue> {
     let mut out = Vec::new();
-    let worst = runs.iter().map(|r| r.verdict.category).max().unwrap_or(Category::Closed);
+    let worst = runs
+        .iter()
+        .map(|r| r.verdict.category)
+        .max()
+        .unwrap_or(Category::Closed);
     match worst {
         Category::Invalid => out.push(Issue::new(Category::Invalid, "Invalid runs found.")),
         Category::Open => out.push(Issue::new(Category::Open, "Open runs found.")),
         Category::Closed => {}
     }
-    let models: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.params.model.as_str()).collect();
+    let models: std::collections::BTreeSet<&str> =
+        runs.iter().map(|r| r.params.model.as_str()).collect();
     if models.len() > 1 {
-        out.push(Issue::new(Category::Invalid, "Runs of more than one model in one submission").param("model").actual(models.into_iter().collect::<Vec<_>>().join(",")));
+        out.push(
+            Issue::new(
+                Category::Invalid,
+                "Runs of more than one model in one submission",
+            )
+            .param("model")
+            .actual(models.into_iter().collect::<Vec<_>>().join(",")),
+        );
     }
     out
 }
@@ -408,13 +607,35 @@ pub fn check_training_submission(runs: &[RunSummary], edition: &Edition) -> Verd
     let mut issues = base_multi(runs);
     let n = runs.iter().filter(|r| r.params.command == "run").count();
     let need = edition.runs("training").unwrap_or(6);
-    let measured = if edition.layout == crate::edition::Layout::V1 { n } else { n.saturating_sub(1) };
-    let want_measured = if edition.layout == crate::edition::Layout::V1 { need } else { need - 1 };
+    let measured = if edition.layout == crate::edition::Layout::V1 {
+        n
+    } else {
+        n.saturating_sub(1)
+    };
+    let want_measured = if edition.layout == crate::edition::Layout::V1 {
+        need
+    } else {
+        need - 1
+    };
     if measured < want_measured {
-        issues.push(Issue::new(Category::Invalid, format!("Training submission requires {want_measured} runs")).expected(want_measured).actual(measured));
+        issues.push(
+            Issue::new(
+                Category::Invalid,
+                format!("Training submission requires {want_measured} runs"),
+            )
+            .expected(want_measured)
+            .actual(measured),
+        );
     }
     if n != need {
-        issues.push(Issue::new(Category::Invalid, format!("expected {need} training invocations per Rules.md §2.1.17; found {n}")).expected(need).actual(n));
+        issues.push(
+            Issue::new(
+                Category::Invalid,
+                format!("expected {need} training invocations per Rules.md §2.1.17; found {n}"),
+            )
+            .expected(need)
+            .actual(n),
+        );
     }
     Verdict::from_issues(issues)
 }
@@ -425,11 +646,24 @@ pub const MAX_INTER_PHASE_GAP_SECONDS: f64 = 30.0;
 pub fn check_checkpointing_submission(runs: &[RunSummary], _edition: &Edition) -> Verdict {
     let mut issues = base_multi(runs);
     let runs: Vec<&RunSummary> = runs.iter().filter(|r| r.params.command == "run").collect();
-    let w: u64 = runs.iter().map(|r| param_u64(&r.params, "checkpoint.num_checkpoints_write").unwrap_or(0)).sum();
-    let rd: u64 = runs.iter().map(|r| param_u64(&r.params, "checkpoint.num_checkpoints_read").unwrap_or(0)).sum();
+    let w: u64 = runs
+        .iter()
+        .map(|r| param_u64(&r.params, "checkpoint.num_checkpoints_write").unwrap_or(0))
+        .sum();
+    let rd: u64 = runs
+        .iter()
+        .map(|r| param_u64(&r.params, "checkpoint.num_checkpoints_read").unwrap_or(0))
+        .sum();
     for (dir, n) in [("write", w), ("read", rd)] {
         if n != 10 {
-            issues.push(Issue::new(Category::Invalid, format!("Expected 10 total {dir} operations, but found {n}")).expected(10).actual(n));
+            issues.push(
+                Issue::new(
+                    Category::Invalid,
+                    format!("Expected 10 total {dir} operations, but found {n}"),
+                )
+                .expected(10)
+                .actual(n),
+            );
         }
     }
     if runs.iter().all(|r| r.verdict.category == Category::Closed) {
@@ -444,27 +678,52 @@ pub fn check_checkpointing_submission(runs: &[RunSummary], _edition: &Edition) -
         match sorted.len() {
             1 => {
                 if wr(sorted[0]) != (10, 10) {
-                    issues.push(Issue::new(Category::Invalid, "a single checkpointing invocation must write 10 and read 10").expected("(10,10)").actual(format!("{:?}", wr(sorted[0]))));
+                    issues.push(
+                        Issue::new(
+                            Category::Invalid,
+                            "a single checkpointing invocation must write 10 and read 10",
+                        )
+                        .expected("(10,10)")
+                        .actual(format!("{:?}", wr(sorted[0]))),
+                    );
                 }
             }
             2 => {
                 if wr(sorted[0]) != (10, 0) || wr(sorted[1]) != (0, 10) {
-                    issues.push(Issue::new(Category::Invalid, "two checkpointing invocations must be (10 writes, 0 reads) then (0, 10)"));
+                    issues.push(Issue::new(
+                        Category::Invalid,
+                        "two checkpointing invocations must be (10 writes, 0 reads) then (0, 10)",
+                    ));
                 }
                 match (sorted[0].end, sorted[1].start) {
                     (Some(e), Some(s)) => {
                         let gap = s - e;
                         if gap < 0.0 {
-                            issues.push(Issue::new(Category::Invalid, format!("read phase starts {:.1} s before the write phase ends", -gap)));
+                            issues.push(Issue::new(
+                                Category::Invalid,
+                                format!(
+                                    "read phase starts {:.1} s before the write phase ends",
+                                    -gap
+                                ),
+                            ));
                         } else if gap > MAX_INTER_PHASE_GAP_SECONDS {
                             issues.push(Issue::new(Category::Invalid, format!("gap between write end and read start is {gap:.1} s (max {MAX_INTER_PHASE_GAP_SECONDS} s)")).expected("<= 30").actual(format!("{gap:.1}")));
                         }
                     }
-                    _ => issues.push(Issue::new(Category::Invalid, "cannot parse invocation timestamps of the write/read pair")),
+                    _ => issues.push(Issue::new(
+                        Category::Invalid,
+                        "cannot parse invocation timestamps of the write/read pair",
+                    )),
                 }
             }
             0 => {}
-            _ => issues.push(Issue::new(Category::Invalid, "a checkpointing result must consist of 1 or 2 invocations").actual(sorted.len())),
+            _ => issues.push(
+                Issue::new(
+                    Category::Invalid,
+                    "a checkpointing result must consist of 1 or 2 invocations",
+                )
+                .actual(sorted.len()),
+            ),
         }
     }
     Verdict::from_issues(issues)
@@ -486,7 +745,8 @@ mod tests {
         rp.num_hosts = Some(1);
         rp.client_host_memory_gb = Some(64.0);
         rp.params = json!({"dataset": {"num_files_train": files, "record_length_bytes": 146600628, "num_samples_per_file": 1}, "reader": {"batch_size": 7}});
-        rp.overrides.insert("dataset.num_files_train".into(), json!(files));
+        rp.overrides
+            .insert("dataset.num_files_train".into(), json!(files));
         rp
     }
 
@@ -510,8 +770,10 @@ mod tests {
         rp.overrides.insert("reader.batch_size".into(), json!(8));
         assert_eq!(check_training_run(&rp, &ed()).category, Category::Invalid);
         let mut rp = unet("28000");
-        rp.overrides.insert("dataset.skip_listing".into(), json!("True"));
-        rp.overrides.insert("workflow.checkpoint".into(), json!(false));
+        rp.overrides
+            .insert("dataset.skip_listing".into(), json!("True"));
+        rp.overrides
+            .insert("workflow.checkpoint".into(), json!(false));
         assert_eq!(check_training_run(&rp, &ed()).category, Category::Closed);
     }
 
@@ -542,12 +804,27 @@ mod tests {
 
     #[test]
     fn checkpointing_process_counts() {
-        assert_eq!(check_checkpointing_run(&ckpt("llama3-8b", 8), &ed()).category, Category::Closed);
-        assert_eq!(check_checkpointing_run(&ckpt("llama3-70b", 64), &ed()).category, Category::Closed);
-        assert_eq!(check_checkpointing_run(&ckpt("llama3-70b", 128), &ed()).category, Category::Open);
+        assert_eq!(
+            check_checkpointing_run(&ckpt("llama3-8b", 8), &ed()).category,
+            Category::Closed
+        );
+        assert_eq!(
+            check_checkpointing_run(&ckpt("llama3-70b", 64), &ed()).category,
+            Category::Closed
+        );
+        assert_eq!(
+            check_checkpointing_run(&ckpt("llama3-70b", 128), &ed()).category,
+            Category::Open
+        );
         // #792: 51 hosts x 8 = 408 is not a multiple of 256 for 405b.
-        assert_eq!(check_checkpointing_run(&ckpt("llama3-405b", 408), &ed()).category, Category::Invalid);
-        assert_eq!(check_checkpointing_run(&ckpt("llama3-13b", 8), &ed()).category, Category::Invalid);
+        assert_eq!(
+            check_checkpointing_run(&ckpt("llama3-405b", 408), &ed()).category,
+            Category::Invalid
+        );
+        assert_eq!(
+            check_checkpointing_run(&ckpt("llama3-13b", 8), &ed()).category,
+            Category::Invalid
+        );
     }
 
     #[test]
@@ -566,15 +843,27 @@ mod tests {
         assert_eq!(check_checkpointing_run(&rp, &ed()).category, Category::Open);
         let mut rp = ckpt("llama3-8b", 8);
         rp.accelerator = Some("h100".into());
-        assert_eq!(check_checkpointing_run(&rp, &ed()).category, Category::Closed); // 640 >= 105
+        assert_eq!(
+            check_checkpointing_run(&rp, &ed()).category,
+            Category::Closed
+        ); // 640 >= 105
         rp.accelerator = Some("tpu".into());
-        assert_eq!(check_checkpointing_run(&rp, &ed()).category, Category::Invalid);
+        assert_eq!(
+            check_checkpointing_run(&rp, &ed()).category,
+            Category::Invalid
+        );
         let mut rp = ckpt("llama3-70b", 64);
         rp.checkpoint_subset = true;
-        assert_eq!(check_checkpointing_run(&rp, &ed()).category, Category::Invalid);
+        assert_eq!(
+            check_checkpointing_run(&rp, &ed()).category,
+            Category::Invalid
+        );
         let mut rp = ckpt("llama3-8b", 8);
         rp.checkpoint_subset = true;
-        assert_eq!(check_checkpointing_run(&rp, &ed()).category, Category::Closed);
+        assert_eq!(
+            check_checkpointing_run(&rp, &ed()).category,
+            Category::Closed
+        );
     }
 
     #[test]
@@ -585,7 +874,10 @@ mod tests {
         rp.args = json!({"runtime": "29"});
         assert_eq!(check_vectordb_run(&rp, &ed()).category, Category::Invalid);
         rp.args = json!({"runtime": 300});
-        assert_eq!(check_vectordb_run(&rp, &Edition::load("2.0").unwrap()).category, Category::Invalid);
+        assert_eq!(
+            check_vectordb_run(&rp, &Edition::load("2.0").unwrap()).category,
+            Category::Invalid
+        );
     }
 
     #[test]
@@ -604,22 +896,48 @@ mod tests {
 
     fn ck_run(ts: &str, w: u64, r: u64, start: f64, end: f64) -> RunSummary {
         let mut rp = ckpt("llama3-8b", 8);
-        rp.overrides.insert("checkpoint.num_checkpoints_write".into(), json!(w));
-        rp.overrides.insert("checkpoint.num_checkpoints_read".into(), json!(r));
+        rp.overrides
+            .insert("checkpoint.num_checkpoints_write".into(), json!(w));
+        rp.overrides
+            .insert("checkpoint.num_checkpoints_read".into(), json!(r));
         let verdict = check_checkpointing_run(&rp, &ed());
-        RunSummary { params: rp, run_datetime: ts.into(), verdict, start: Some(start), end: Some(end) }
+        RunSummary {
+            params: rp,
+            run_datetime: ts.into(),
+            verdict,
+            start: Some(start),
+            end: Some(end),
+        }
     }
 
     #[test]
     fn checkpoint_submission_structure() {
-        let ok = [ck_run("20260101_000000", 10, 0, 0.0, 100.0), ck_run("20260101_000200", 0, 10, 120.0, 200.0)];
-        assert_eq!(check_checkpointing_submission(&ok, &ed()).category, Category::Closed);
-        let late = [ck_run("20260101_000000", 10, 0, 0.0, 100.0), ck_run("20260101_000200", 0, 10, 131.0, 200.0)];
-        assert_eq!(check_checkpointing_submission(&late, &ed()).category, Category::Invalid);
+        let ok = [
+            ck_run("20260101_000000", 10, 0, 0.0, 100.0),
+            ck_run("20260101_000200", 0, 10, 120.0, 200.0),
+        ];
+        assert_eq!(
+            check_checkpointing_submission(&ok, &ed()).category,
+            Category::Closed
+        );
+        let late = [
+            ck_run("20260101_000000", 10, 0, 0.0, 100.0),
+            ck_run("20260101_000200", 0, 10, 131.0, 200.0),
+        ];
+        assert_eq!(
+            check_checkpointing_submission(&late, &ed()).category,
+            Category::Invalid
+        );
         let one = [ck_run("20260101_000000", 10, 10, 0.0, 100.0)];
-        assert_eq!(check_checkpointing_submission(&one, &ed()).category, Category::Closed);
+        assert_eq!(
+            check_checkpointing_submission(&one, &ed()).category,
+            Category::Closed
+        );
         let short = [ck_run("20260101_000000", 10, 0, 0.0, 100.0)];
-        assert_eq!(check_checkpointing_submission(&short, &ed()).category, Category::Invalid);
+        assert_eq!(
+            check_checkpointing_submission(&short, &ed()).category,
+            Category::Invalid
+        );
     }
 
     #[test]
@@ -632,9 +950,18 @@ mod tests {
             end: None,
         };
         let six: Vec<_> = (0..6).map(mk).collect();
-        assert_eq!(check_training_submission(&six, &ed()).category, Category::Closed);
-        assert_eq!(check_training_submission(&six[..5], &ed()).category, Category::Invalid);
+        assert_eq!(
+            check_training_submission(&six, &ed()).category,
+            Category::Closed
+        );
+        assert_eq!(
+            check_training_submission(&six[..5], &ed()).category,
+            Category::Invalid
+        );
         let v1 = Edition::load("1.0").unwrap();
-        assert_eq!(check_training_submission(&six[..5], &v1).category, Category::Closed);
+        assert_eq!(
+            check_training_submission(&six[..5], &v1).category,
+            Category::Closed
+        );
     }
 }

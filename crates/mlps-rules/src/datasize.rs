@@ -56,9 +56,11 @@ pub fn validator_min_files(
         return None;
     }
     let spf = spf.max(1);
-    let steps = STEPS_PER_EPOCH.max((num_files_train.saturating_mul(spf)) / (batch * num_accelerators));
+    let steps =
+        STEPS_PER_EPOCH.max((num_files_train.saturating_mul(spf)) / (batch * num_accelerators));
     let min_by_steps = (steps * batch * num_accelerators) as f64;
-    let min_by_mem = total_mem_gib * HOST_MEMORY_MULTIPLIER as f64 * GIB / record_length_bytes as f64;
+    let min_by_mem =
+        total_mem_gib * HOST_MEMORY_MULTIPLIER as f64 * GIB / record_length_bytes as f64;
     Some((min_by_steps.max(min_by_mem) / spf as f64).ceil() as u64)
 }
 
@@ -81,7 +83,12 @@ pub fn checkpoint_rank_gib(model: &str, np: u64) -> Option<Vec<f64>> {
                 if zero == 3 {
                     (model_gb + opt_gb) / np as f64
                 } else {
-                    opt_gb / np as f64 + if r < gpu_per_dp { model_gb / gpu_per_dp as f64 } else { 0.0 }
+                    opt_gb / np as f64
+                        + if r < gpu_per_dp {
+                            model_gb / gpu_per_dp as f64
+                        } else {
+                            0.0
+                        }
                 }
             })
             .collect(),
@@ -110,14 +117,20 @@ mod tests {
         let c = training_min_files(322_957, 1, 24, 32, 4 * 512 * 1024 * 1024 * 1024);
         assert_eq!(c.num_files_train, 34_045_140);
         // validator form of example B: 75,000 files fail by one.
-        assert_eq!(validator_min_files(75_000, 1, 146_600_628, 7, 16, 2048.0), Some(75_001));
+        assert_eq!(
+            validator_min_files(75_000, 1, 146_600_628, 7, 16, 2048.0),
+            Some(75_001)
+        );
     }
 
     #[test]
     fn checkpoint_sizes() {
         let s: f64 = checkpoint_rank_gib("llama3-8b", 8).unwrap().iter().sum();
         assert!((s - 105.0).abs() < 1e-9);
-        let s: f64 = checkpoint_rank_gib("llama3-405b", 512).unwrap().iter().sum();
+        let s: f64 = checkpoint_rank_gib("llama3-405b", 512)
+            .unwrap()
+            .iter()
+            .sum();
         assert!((s - 5288.0).abs() < 1.0, "{s}");
     }
 }

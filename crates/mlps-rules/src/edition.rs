@@ -63,7 +63,11 @@ impl Edition {
     /// Load a built-in edition by id ("3.0", also accepts "v3.0", "3").
     pub fn load(id: &str) -> Result<Edition, EditionError> {
         let norm = id.trim().trim_start_matches(['v', 'V']);
-        let norm = if norm.contains('.') { norm.to_string() } else { format!("{norm}.0") };
+        let norm = if norm.contains('.') {
+            norm.to_string()
+        } else {
+            format!("{norm}.0")
+        };
         let e = match norm.as_str() {
             "3.0" => Self::v3(),
             "2.0" => Self::v2(),
@@ -87,7 +91,10 @@ impl Edition {
             ("llama3-1t", acc.clone()),
         ]);
         let mut workloads = BTreeMap::new();
-        workloads.insert("training".into(), map(&[("unet3d", acc.clone()), ("retinanet", acc.clone())]));
+        workloads.insert(
+            "training".into(),
+            map(&[("unet3d", acc.clone()), ("retinanet", acc.clone())]),
+        );
         workloads.insert("checkpointing".into(), ck);
         workloads.insert("vector_database".into(), map(&[("milvus", vec![])]));
         workloads.insert("kv_cache".into(), map(&[("llama3.1-8b", vec![])]));
@@ -109,9 +116,19 @@ impl Edition {
                 ("llama3-405b", 5290.0),
                 ("llama3-1t", 18000.0),
             ]),
-            accelerator_memory_gb: map(&[("b200", 180.0), ("mi355", 288.0), ("h100", 80.0), ("a100", 80.0)]),
+            accelerator_memory_gb: map(&[
+                ("b200", 180.0),
+                ("mi355", 288.0),
+                ("h100", 80.0),
+                ("a100", 80.0),
+            ]),
             kvcache_closed_sequence: Some((42, 3, 90)),
-            runs_per_result: map(&[("training", 6), ("checkpointing", 2), ("vector_database", 5), ("kv_cache", 1)]),
+            runs_per_result: map(&[
+                ("training", 6),
+                ("checkpointing", 2),
+                ("vector_database", 5),
+                ("kv_cache", 1),
+            ]),
             datagen_required_files: strs(&[
                 r"training_datagen\.stdout\.log$",
                 r"training_datagen\.stderr\.log$",
@@ -163,7 +180,11 @@ impl Edition {
         e.workloads.clear();
         e.workloads.insert(
             "training".into(),
-            map(&[("unet3d", acc.clone()), ("resnet50", acc.clone()), ("cosmoflow", acc.clone())]),
+            map(&[
+                ("unet3d", acc.clone()),
+                ("resnet50", acc.clone()),
+                ("cosmoflow", acc.clone()),
+            ]),
         );
         e.workloads.insert(
             "checkpointing".into(),
@@ -174,7 +195,8 @@ impl Edition {
                 ("llama3-1t", acc.clone()),
             ]),
         );
-        e.training_au_thresholds = map(&[("unet3d", 0.90), ("resnet50", 0.90), ("cosmoflow", 0.70)]);
+        e.training_au_thresholds =
+            map(&[("unet3d", 0.90), ("resnet50", 0.90), ("cosmoflow", 0.70)]);
         e.kvcache_closed_sequence = None;
         e.runs_per_result = map(&[("training", 6), ("checkpointing", 2)]);
         e.dlio_revisions = vec![];
@@ -198,10 +220,15 @@ impl Edition {
         self.workloads.keys().map(|s| s.as_str()).collect()
     }
     pub fn models(&self, family: &str) -> Vec<&str> {
-        self.workloads.get(family).map(|m| m.keys().map(|s| s.as_str()).collect()).unwrap_or_default()
+        self.workloads
+            .get(family)
+            .map(|m| m.keys().map(|s| s.as_str()).collect())
+            .unwrap_or_default()
     }
     pub fn has_model(&self, family: &str, model: &str) -> bool {
-        self.workloads.get(family).is_some_and(|m| m.contains_key(model))
+        self.workloads
+            .get(family)
+            .is_some_and(|m| m.contains_key(model))
     }
     pub fn runs(&self, family: &str) -> Option<usize> {
         self.runs_per_result.get(family).copied()
@@ -212,10 +239,17 @@ impl Edition {
 
     /// Table validation of §3.4.
     pub fn validate(&self) -> Result<(), EditionError> {
-        let bad = |reason: String| Err(EditionError::Invalid { edition: self.id.clone(), reason });
+        let bad = |reason: String| {
+            Err(EditionError::Invalid {
+                edition: self.id.clone(),
+                reason,
+            })
+        };
         for (m, t) in &self.training_au_thresholds {
             if !(*t > 0.0 && *t <= 1.0) {
-                return bad(format!("AU threshold for {m} must be a fraction in (0,1], got {t}"));
+                return bad(format!(
+                    "AU threshold for {m} must be a fraction in (0,1], got {t}"
+                ));
             }
         }
         for (m, n) in &self.closed_mpi_processes {
@@ -232,14 +266,18 @@ impl Edition {
             for accels in models.values() {
                 for a in accels {
                     if !self.accelerator_memory_gb.contains_key(a) {
-                        return bad(format!("accelerator_memory_gb lacks workload accelerator {a}"));
+                        return bad(format!(
+                            "accelerator_memory_gb lacks workload accelerator {a}"
+                        ));
                     }
                 }
             }
         }
         for (f, n) in &self.runs_per_result {
             if *n == 0 || !self.workloads.contains_key(f) {
-                return bad(format!("runs_per_result key {f} must be an edition family with a positive count"));
+                return bad(format!(
+                    "runs_per_result key {f} must be an edition family with a positive count"
+                ));
             }
         }
         Ok(())

@@ -18,7 +18,11 @@ pub fn uint(v: &Value) -> Option<u64> {
         return Some(u);
     }
     let f = num(v)?;
-    if f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 { Some(f as u64) } else { None }
+    if f >= 0.0 && f.fract() == 0.0 && f < 1.8e19 {
+        Some(f as u64)
+    } else {
+        None
+    }
 }
 
 /// A boolean, accepting `"True"`/`"false"`/`"1"`/`0`.
@@ -77,7 +81,11 @@ pub fn flatten(v: &Value) -> Vec<(String, Value)> {
         match v {
             Value::Object(m) if !m.is_empty() => {
                 for (k, x) in m {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     rec(&key, x, out);
                 }
             }
@@ -118,7 +126,9 @@ pub fn parse_json_lenient(text: &str) -> Result<(Value, bool), String> {
         Ok(v) => Ok((v, false)),
         Err(e) => {
             let fixed = strip_trailing_commas(text);
-            serde_json::from_str::<Value>(&fixed).map(|v| (v, true)).map_err(|_| e.to_string())
+            serde_json::from_str::<Value>(&fixed)
+                .map(|v| (v, true))
+                .map_err(|_| e.to_string())
         }
     }
 }
@@ -161,7 +171,9 @@ pub fn read_json(path: &Path) -> Result<Value, String> {
         return Err("pruned by staff (placeholder file)".into());
     }
     let text = String::from_utf8_lossy(&bytes);
-    parse_json_lenient(&text).map(|(v, _)| v).map_err(|e| format!("invalid JSON: {e}"))
+    parse_json_lenient(&text)
+        .map(|(v, _)| v)
+        .map_err(|e| format!("invalid JSON: {e}"))
 }
 
 /// Read a YAML file into a JSON value.
@@ -190,7 +202,11 @@ pub fn parse_time(s: &str) -> Option<f64> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp() as f64 + dt.timestamp_subsec_nanos() as f64 * 1e-9);
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y%m%d_%H%M%S"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y%m%d_%H%M%S",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, fmt) {
             let u = dt.and_utc();
             return Some(u.timestamp() as f64 + u.timestamp_subsec_nanos() as f64 * 1e-9);
@@ -202,12 +218,20 @@ pub fn parse_time(s: &str) -> Option<f64> {
 /// `YYYYMMDD_HHMMSS` directory names.
 pub fn is_timestamp_dir(name: &str) -> bool {
     let b = name.as_bytes();
-    b.len() == 15 && b[8] == b'_' && b.iter().enumerate().all(|(i, c)| i == 8 || c.is_ascii_digit())
+    b.len() == 15
+        && b[8] == b'_'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || c.is_ascii_digit())
 }
 
 /// Mean of a slice; None when empty.
 pub fn mean(xs: &[f64]) -> Option<f64> {
-    if xs.is_empty() { None } else { Some(xs.iter().sum::<f64>() / xs.len() as f64) }
+    if xs.is_empty() {
+        None
+    } else {
+        Some(xs.iter().sum::<f64>() / xs.len() as f64)
+    }
 }
 
 #[cfg(test)]
@@ -235,7 +259,8 @@ mod tests {
 
     #[test]
     fn trailing_comma_json_accepted() {
-        let (v, lenient) = parse_json_lenient("{\"a\": [1, 2,], \"b\": {\"c\": \"x,\",},}").unwrap();
+        let (v, lenient) =
+            parse_json_lenient("{\"a\": [1, 2,], \"b\": {\"c\": \"x,\",},}").unwrap();
         assert!(lenient);
         assert_eq!(v["b"]["c"], "x,");
     }

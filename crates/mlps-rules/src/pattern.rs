@@ -79,10 +79,16 @@ mod tests {
     use super::search;
     #[test]
     fn patterns() {
-        assert!(search(r"training_run\.stdout.log", "training_run.stdout.log"));
+        assert!(search(
+            r"training_run\.stdout.log",
+            "training_run.stdout.log"
+        ));
         assert!(search(r".*output\.json", "0_output.json"));
         assert!(!search(r".*output\.json", "0_outputXjson"));
-        assert!(search(r"training_.*_metadata\.json$", "training_20260704_050040_metadata.json"));
+        assert!(search(
+            r"training_.*_metadata\.json$",
+            "training_20260704_050040_metadata.json"
+        ));
         assert!(!search(r"dlio\.log$", "dlio.log.bak"));
         assert!(search(r".*summary\.json", "summary.json"));
     }

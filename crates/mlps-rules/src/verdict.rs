@@ -50,7 +50,13 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(validation: Category, message: impl Into<String>) -> Issue {
-        Issue { validation, message: message.into(), parameter: None, expected: None, actual: None }
+        Issue {
+            validation,
+            message: message.into(),
+            parameter: None,
+            expected: None,
+            actual: None,
+        }
     }
     pub fn param(mut self, p: impl Into<String>) -> Issue {
         self.parameter = Some(p.into());
@@ -97,11 +103,17 @@ pub struct Verdict {
 impl Verdict {
     /// Aggregation of §3.1: any INVALID → INVALID; else any OPEN → OPEN; else CLOSED.
     pub fn from_issues(issues: Vec<Issue>) -> Verdict {
-        let category = issues.iter().map(|i| i.validation).max().unwrap_or(Category::Closed);
+        let category = issues
+            .iter()
+            .map(|i| i.validation)
+            .max()
+            .unwrap_or(Category::Closed);
         Verdict { category, issues }
     }
     pub fn invalid_issues(&self) -> impl Iterator<Item = &Issue> {
-        self.issues.iter().filter(|i| i.validation == Category::Invalid)
+        self.issues
+            .iter()
+            .filter(|i| i.validation == Category::Invalid)
     }
     /// The one-line summary the reference logs after the issues.
     pub fn summary_line(&self, run_id: &str) -> String {
@@ -125,7 +137,11 @@ pub enum LaunchDecision {
 }
 
 /// Launch policy: `mode` is "closed", "open" or "whatif".
-pub fn launch_decision(mode: &str, verdict: &Verdict, allow_invalid_params: bool) -> LaunchDecision {
+pub fn launch_decision(
+    mode: &str,
+    verdict: &Verdict,
+    allow_invalid_params: bool,
+) -> LaunchDecision {
     match (mode, verdict.category) {
         ("closed", Category::Closed) | ("open", Category::Closed) => LaunchDecision::Run,
         ("closed", Category::Open) => LaunchDecision::Abort(

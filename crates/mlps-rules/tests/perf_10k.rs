@@ -9,7 +9,7 @@ use std::time::Instant;
 #[test]
 #[ignore]
 fn validate_10k_leaves_under_5s() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp();
     let t = instance("closed", &tmp.path().join("big"));
     std::fs::remove_file(t.org().join("submission.yaml")).unwrap();
     let per_system = walk_leaves(&t.sys()).len();
@@ -18,20 +18,43 @@ fn validate_10k_leaves_under_5s() {
     for i in 1..systems {
         let name = format!("sys{}", i + 1);
         copy_dir(&t.sys(), &t.org().join("results").join(&name));
-        write(&t.org().join("systems").join(format!("{name}.yaml")), &yaml.replace("submission_name: sys1", &format!("submission_name: {name}")));
-        write(&t.org().join("systems").join(format!("{name}.pdf")), "%PDF\n");
+        write(
+            &t.org().join("systems").join(format!("{name}.yaml")),
+            &yaml.replace("submission_name: sys1", &format!("submission_name: {name}")),
+        );
+        write(
+            &t.org().join("systems").join(format!("{name}.pdf")),
+            "%PDF\n",
+        );
     }
     let leaves = walk_leaves(&t.org().join("results")).len();
     assert!(leaves >= 10_000, "{leaves}");
     let start = Instant::now();
     let f = mlps_rules::validate_submission(&t.root, None);
     let el = start.elapsed();
-    println!("validate: {leaves} leaves, {} findings, {:.2} s", f.len(), el.as_secs_f64());
-    assert!(!f.iter().any(|x| x.severity == mlps_rules::Severity::Error), "{}", f.iter().find(|x| x.severity == mlps_rules::Severity::Error).unwrap());
+    println!(
+        "validate: {leaves} leaves, {} findings, {:.2} s",
+        f.len(),
+        el.as_secs_f64()
+    );
+    assert!(
+        !f.iter().any(|x| x.severity == mlps_rules::Severity::Error),
+        "{}",
+        f.iter()
+            .find(|x| x.severity == mlps_rules::Severity::Error)
+            .unwrap()
+    );
     if !cfg!(debug_assertions) {
-        assert!(el.as_secs_f64() < 5.0, "validate took {el:?} for {leaves} leaves");
+        assert!(
+            el.as_secs_f64() < 5.0,
+            "validate took {el:?} for {leaves} leaves"
+        );
     }
     let start = Instant::now();
     let r = mlps_rules::reportgen::generate(&t.root);
-    println!("reportgen: {} rows, {:.2} s", r.rows.len(), start.elapsed().as_secs_f64());
+    println!(
+        "reportgen: {} rows, {:.2} s",
+        r.rows.len(),
+        start.elapsed().as_secs_f64()
+    );
 }

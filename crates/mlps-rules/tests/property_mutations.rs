@@ -70,17 +70,25 @@ fn renamable(t: &Tree, d: &Path) -> bool {
     let rel = d.strip_prefix(&t.root).unwrap();
     let n = rel.components().count();
     let name = d.file_name().unwrap().to_string_lossy();
-    !(d == t.org() || name.starts_with("option_") || name.starts_with("trial_") || name.starts_with("rank_") || name == "code-images" && n == 1 || rel.starts_with("code-images") && n > 2)
+    !(d == t.org()
+        || name.starts_with("option_")
+        || name.starts_with("trial_")
+        || name.starts_with("rank_")
+        || name == "code-images" && n == 1
+        || rel.starts_with("code-images") && n > 2)
 }
 
 fn check(m: Mutation) -> Result<(), TestCaseError> {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp();
     let t = instance("closed", &tmp.path().join("sub"));
     let (mut files, mut dirs) = (vec![], vec![]);
     all(&t.root, &mut files, &mut dirs);
     files.sort();
     dirs.sort();
-    let json_files: Vec<&PathBuf> = files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")).collect();
+    let json_files: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        .collect();
     let rdirs: Vec<&PathBuf> = dirs.iter().filter(|d| renamable(&t, d)).collect();
     let (target, new_name): (PathBuf, Option<String>) = match m {
         Mutation::Drop(i) => {
@@ -99,7 +107,8 @@ fn check(m: Mutation) -> Result<(), TestCaseError> {
             let with: Vec<(&PathBuf, Vec<Vec<String>>)> = json_files
                 .iter()
                 .filter_map(|f| {
-                    let v: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).ok()?;
+                    let v: Value =
+                        serde_json::from_str(&std::fs::read_to_string(f).unwrap()).ok()?;
                     let mut out = vec![];
                     numbers(&v, vec![], &mut out);
                     (!out.is_empty()).then(|| (*f, out))
@@ -115,24 +124,39 @@ fn check(m: Mutation) -> Result<(), TestCaseError> {
         }
         Mutation::Rename(i) => {
             let d = rdirs[i % rdirs.len()];
-            let new = d.with_file_name(format!("{}_renamed", d.file_name().unwrap().to_string_lossy()));
+            let new = d.with_file_name(format!(
+                "{}_renamed",
+                d.file_name().unwrap().to_string_lossy()
+            ));
             std::fs::rename(d, &new).unwrap();
-            (new.clone(), Some(new.file_name().unwrap().to_string_lossy().into_owned()))
+            (
+                new.clone(),
+                Some(new.file_name().unwrap().to_string_lossy().into_owned()),
+            )
         }
     };
     let findings = validate_submission(&t.root, None);
     let min_depth = t.root.components().count() + 2;
     let names = findings.iter().any(|f| {
         let p = &f.path;
-        let via_path = p == &target || (target.starts_with(p) && p.components().count() >= min_depth) || p.starts_with(&target);
-        let via_msg = new_name.as_ref().is_some_and(|n| f.message.contains(n.as_str()));
+        let via_path = p == &target
+            || (target.starts_with(p) && p.components().count() >= min_depth)
+            || p.starts_with(&target);
+        let via_msg = new_name
+            .as_ref()
+            .is_some_and(|n| f.message.contains(n.as_str()));
         via_path || via_msg
     });
     prop_assert!(
         names,
         "mutation {m:?} of {} yielded no finding naming it; findings:\n{}",
         target.display(),
-        findings.iter().filter(|f| f.severity >= Severity::Info).map(|f| f.to_string()).collect::<Vec<_>>().join("\n")
+        findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Info)
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     Ok(())
 }
@@ -148,12 +172,15 @@ proptest! {
 /// Exhaustive sweep of the two simplest kinds over every file of the tree (deterministic).
 #[test]
 fn every_dropped_or_corrupted_file_is_named() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp();
     let t = instance("closed", &tmp.path().join("probe"));
     let (mut files, mut dirs) = (vec![], vec![]);
     all(&t.root, &mut files, &mut dirs);
     let n = files.len();
-    let nj = files.iter().filter(|f| f.extension().is_some_and(|e| e == "json")).count();
+    let nj = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        .count();
     for i in 0..n {
         check(Mutation::Drop(i)).unwrap();
     }

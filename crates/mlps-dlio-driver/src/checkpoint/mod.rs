@@ -6,7 +6,10 @@
 //! - [`sizing`]: DLIO's per-rank sizes and file names; [`datasize`] gives per-rank and total GiB
 //!   and the bytes CAP-01 requires, [`check_capacity`] is the gate.
 //! - [`run`]: the save/load loop on every rank of a [`Communicator`], writing `summary.json` and
-//!   `<rank>_per_epoch_stats.json` atomically, only when every rank succeeded.
+//!   `<rank>_per_epoch_stats.json` (through the shared writers of [`crate::summary`]) atomically,
+//!   only when every rank succeeded.
+//! - [`validate_checkpoint_counts`], [`check_subset_flag`]: mlpstorage's pre-run checks with its
+//!   exact messages; [`LlmModel`] carries the rules-side constants as data.
 //!
 //! Deliberate differences from the Python reference, each for an honest number:
 //! - after a file's final `fsync` its (now clean) pages are dropped, and before the read phase each
@@ -149,8 +152,8 @@ pub fn run(
         )));
     }
     let plan = spec.rank_plan(rank as u64);
-    let sizes = datasize(spec);
-    let checkpoint_size_gib = sizes.total_gib();
+    // DLIO's `checkpoint_size`: the sum over ranks (byte counts are exact in f64 below 2^53).
+    let checkpoint_size_gib = comm.allreduce_f64(plan.total_bytes() as f64, ReduceOp::Sum)? / GIB;
     let folder = spec.checkpoint_folder.clone();
     let cancel = opts.cancel.as_deref();
     let data_gen = DataGen::new(opts.seed);
