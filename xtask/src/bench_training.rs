@@ -72,7 +72,12 @@ struct Ours {
 }
 
 fn run_ours(w: &Workload, data: &Path, out: &Path) -> Result<Ours> {
-    let opts = RunOptions { data_folder: Some(data.to_path_buf()), cache: CachePolicy::Off, prewarm: Some(false), ..RunOptions::default() };
+    let opts = RunOptions {
+        data_folder: Some(data.to_path_buf()),
+        cache: CachePolicy::Off,
+        prewarm: Some(false),
+        ..RunOptions::default()
+    };
     let c0 = cpu_seconds(libc::RUSAGE_SELF);
     let r = training::run(w, &opts, &SingleComm, out, &|_| {})?;
     let cpu_s = cpu_seconds(libc::RUSAGE_SELF) - c0;
@@ -87,7 +92,13 @@ fn run_ours(w: &Workload, data: &Path, out: &Path) -> Result<Ours> {
 }
 
 /// Hard-link directories `links/j<k>` holding files `i % jobs == k`; returns the fio job text.
-fn fio_read_job(files: &[PathBuf], jobs: usize, bs: &str, warm: bool, dir: &Path) -> Result<String> {
+fn fio_read_job(
+    files: &[PathBuf],
+    jobs: usize,
+    bs: &str,
+    warm: bool,
+    dir: &Path,
+) -> Result<String> {
     let links = dir.join("links");
     let _ = std::fs::remove_dir_all(&links);
     for k in 0..jobs {
@@ -102,7 +113,10 @@ fn fio_read_job(files: &[PathBuf], jobs: usize, bs: &str, warm: bool, dir: &Path
         if warm { "invalidate=0\n" } else { "" }
     );
     for k in 0..jobs {
-        job.push_str(&format!("[j{k}]\nopendir={}\n", links.join(format!("j{k}")).display()));
+        job.push_str(&format!(
+            "[j{k}]\nopendir={}\n",
+            links.join(format!("j{k}")).display()
+        ));
     }
     Ok(job)
 }
@@ -122,7 +136,13 @@ pub fn run(args: &[String]) -> Result<()> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
-            "--pairs" => pairs = it.next().context("--pairs needs a number")?.parse().context("--pairs needs a positive integer")?,
+            "--pairs" => {
+                pairs = it
+                    .next()
+                    .context("--pairs needs a number")?
+                    .parse()
+                    .context("--pairs needs a positive integer")?
+            }
             "--dir" => dir = Some(PathBuf::from(it.next().context("--dir needs a path")?)),
             other => bail!("unknown option {other}: expected --quick, --pairs N, --dir PATH"),
         }
@@ -132,14 +152,42 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = dir.unwrap_or_else(|| PathBuf::from("target/bench-training"));
     std::fs::create_dir_all(&root)?;
     let root = root.canonicalize()?;
-    println!("bench training: {} ({}), {pairs} ABAB pairs{}", root.display(), bc::fio_version(&fio), if quick { ", quick" } else { "" });
+    println!(
+        "bench training: {} ({}), {pairs} ABAB pairs{}",
+        root.display(),
+        bc::fio_version(&fio),
+        if quick { ", quick" } else { "" }
+    );
     println!("{}", bc::machine_description(&root));
 
     let shapes = [
-        Shape { name: "retinanet-shaped (6000 × 322,624 B)", model: "retinanet", files: 6000, threads: 8, batch: 24, extra: vec![("dataset.record_length_bytes", "322624")] },
-        Shape { name: "unet3d-shaped (16 × ~146 MB npz)", model: "unet3d", files: 16, threads: 4, batch: 1, extra: vec![] },
+        Shape {
+            name: "retinanet-shaped (6000 × 322,624 B)",
+            model: "retinanet",
+            files: 6000,
+            threads: 8,
+            batch: 24,
+            extra: vec![("dataset.record_length_bytes", "322624")],
+        },
+        Shape {
+            name: "unet3d-shaped (16 × ~146 MB npz)",
+            model: "unet3d",
+            files: 16,
+            threads: 4,
+            batch: 1,
+            extra: vec![],
+        },
     ];
-    let mut table = Table::new(&["shape", "cache", "fio MB/s", "ours MB/s", "ours/fio", "fio CPU-s/GB", "ours CPU-s/GB", "ours samples/s"]);
+    let mut table = Table::new(&[
+        "shape",
+        "cache",
+        "fio MB/s",
+        "ours MB/s",
+        "ours/fio",
+        "fio CPU-s/GB",
+        "ours CPU-s/GB",
+        "ours samples/s",
+    ]);
     let (mut cold, mut warm, mut cpu_ratio) = (Vec::new(), Vec::new(), Vec::new());
     let mut startup = Vec::new();
     let mut retina_sps = f64::NAN;
@@ -148,14 +196,37 @@ pub fn run(args: &[String]) -> Result<()> {
         let w = workload(s, "0")?;
         let data = root.join(s.model);
         let t = Instant::now();
-        let g = datagen::generate(&w, &DatagenOptions { data_folder: Some(data.clone()), ..Default::default() }, &|_| {})?;
-        println!("  {}: datagen {} files ({} written) in {:.1} s", s.name, g.files_total, g.files_written, t.elapsed().as_secs_f64());
+        let g = datagen::generate(
+            &w,
+            &DatagenOptions {
+                data_folder: Some(data.clone()),
+                ..Default::default()
+            },
+            &|_| {},
+        )?;
+        println!(
+            "  {}: datagen {} files ({} written) in {:.1} s",
+            s.name,
+            g.files_total,
+            g.files_written,
+            t.elapsed().as_secs_f64()
+        );
         let files: Vec<PathBuf> = {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(data.join("train"))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))).collect();
+            let mut v: Vec<PathBuf> = std::fs::read_dir(data.join("train"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    !p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
             v.sort();
             v
         };
-        let bs = if s.model == "retinanet" { "322624".to_string() } else { "1M".to_string() };
+        let bs = if s.model == "retinanet" {
+            "322624".to_string()
+        } else {
+            "1M".to_string()
+        };
         let out = root.join("out");
         for warm_run in [false, true] {
             let job = fio_read_job(&files, s.threads, &bs, warm_run, &root)?;
@@ -193,7 +264,11 @@ pub fn run(args: &[String]) -> Result<()> {
             let fio_cpb = bc::median(&fio_cpu) / (fio_bytes as f64 / 1e9);
             let our_cpb = bc::median(&our_cpu) / (our_bytes as f64 / 1e9);
             let ratio = p.ratio();
-            if warm_run { warm.push(ratio) } else { cold.push(ratio) };
+            if warm_run {
+                warm.push(ratio)
+            } else {
+                cold.push(ratio)
+            };
             cpu_ratio.push(our_cpb / fio_cpb);
             if s.model == "retinanet" && !warm_run {
                 retina_sps = bc::median(&our_sps);
@@ -234,7 +309,14 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Our datagen (retinanet-shaped set, syncfs included) vs fio sequential write of the same bytes
 /// with the same number of jobs (`end_fsync=1`), by wall time. Returns median ours / median fio.
-fn bench_datagen(fio: &Path, w: &Workload, root: &Path, pairs: usize, threads: usize, bytes: u64) -> Result<f64> {
+fn bench_datagen(
+    fio: &Path,
+    w: &Workload,
+    root: &Path,
+    pairs: usize,
+    threads: usize,
+    bytes: u64,
+) -> Result<f64> {
     let gdir = root.join("datagen");
     let fdir = root.join("fio-write");
     let per_job_mib = bytes.div_ceil(threads as u64 * (1 << 20));
@@ -258,7 +340,15 @@ fn bench_datagen(fio: &Path, w: &Workload, root: &Path, pairs: usize, threads: u
             Ok(r.io_bytes as f64 / 1e6 / t.elapsed().as_secs_f64())
         },
         || {
-            let r = datagen::generate(w, &DatagenOptions { data_folder: Some(gdir.clone()), threads, ..Default::default() }, &|_| {})?;
+            let r = datagen::generate(
+                w,
+                &DatagenOptions {
+                    data_folder: Some(gdir.clone()),
+                    threads,
+                    ..Default::default()
+                },
+                &|_| {},
+            )?;
             Ok(r.mb_per_s)
         },
     )?;

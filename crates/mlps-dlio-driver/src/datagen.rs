@@ -39,7 +39,13 @@ pub struct DatagenOptions {
 
 impl Default for DatagenOptions {
     fn default() -> Self {
-        Self { data_folder: None, threads: 0, num_processes: 1, seed: 0, sync: true }
+        Self {
+            data_folder: None,
+            threads: 0,
+            num_processes: 1,
+            seed: 0,
+            sync: true,
+        }
     }
 }
 
@@ -95,7 +101,11 @@ pub fn file_spec(w: &Workload, layout: &DatasetLayout, split: Split, i: u64) -> 
 }
 
 /// Generates the dataset of `w`. `progress` is called from the calling thread about 5 times a second.
-pub fn generate(w: &Workload, opts: &DatagenOptions, progress: &dyn Fn(Progress)) -> Result<DatagenReport, Error> {
+pub fn generate(
+    w: &Workload,
+    opts: &DatagenOptions,
+    progress: &dyn Fn(Progress),
+) -> Result<DatagenReport, Error> {
     let p = w.params();
     let mut layout = DatasetLayout::new(p, opts.num_processes.max(1));
     if let Some(f) = &opts.data_folder {
@@ -109,23 +119,31 @@ pub fn generate(w: &Workload, opts: &DatagenOptions, progress: &dyn Fn(Progress)
         .map(|i| (Split::Train, i))
         .chain((0..layout.num_files_eval).map(|i| (Split::Valid, i)))
         .collect();
-    let specs: Vec<FileSpec> = jobs.iter().map(|&(s, i)| file_spec(w, &layout, s, i)).collect();
+    let specs: Vec<FileSpec> = jobs
+        .iter()
+        .map(|&(s, i)| file_spec(w, &layout, s, i))
+        .collect();
     let bytes_total: u64 = specs.iter().map(FileSpec::file_size).sum();
     // Fail before writing anything when a format cannot be produced.
-    if let Some(s) = specs.first() {
-        if !matches!(s.format, crate::workload::Format::Npz | crate::workload::Format::Npy | crate::workload::Format::Tfrecord | crate::workload::Format::Jpeg | crate::workload::Format::Png) {
-            return Err(Error::Config(format!(
-                "dataset.format={}: datagen supports npz, npy, jpeg, png and tfrecord in this build",
-                p.format_name
-            )));
-        }
+    use crate::workload::Format;
+    if !matches!(
+        p.format,
+        Format::Npz | Format::Npy | Format::Tfrecord | Format::Jpeg | Format::Png
+    ) {
+        return Err(Error::Config(format!(
+            "dataset.format={}: datagen supports npz, npy, jpeg, png and tfrecord in this build",
+            p.format_name
+        )));
     }
     let threads = if opts.threads > 0 {
         opts.threads
     } else if p.write_threads > 1 {
         p.write_threads as usize
     } else {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(32)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(32)
     };
     let manifest_path = folder.join(MANIFEST);
     let write_manifest = |complete: bool| -> Result<(), Error> {
@@ -171,7 +189,9 @@ pub fn generate(w: &Workload, opts: &DatagenOptions, progress: &dyn Fn(Progress)
                     let spec = &specs[k as usize];
                     let path = layout.path(split, i);
                     let size = spec.file_size();
-                    let kept = fs::metadata(&path).map(|m| m.len() == size).unwrap_or(false);
+                    let kept = fs::metadata(&path)
+                        .map(|m| m.len() == size)
+                        .unwrap_or(false);
                     if !kept {
                         let file_id = match split {
                             Split::Train => i,
@@ -179,7 +199,10 @@ pub fn generate(w: &Workload, opts: &DatagenOptions, progress: &dyn Fn(Progress)
                         };
                         if let Err(e) = write_one(&path, spec, &mut chunk, &datagen, file_id) {
                             failed.store(true, Ordering::Relaxed);
-                            first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                            first_error
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
                             break;
                         }
                         written_files.fetch_add(1, Ordering::Relaxed);
@@ -226,15 +249,32 @@ pub fn generate(w: &Workload, opts: &DatagenOptions, progress: &dyn Fn(Progress)
         bytes_total,
         elapsed_s,
         sync_s,
-        mb_per_s: if elapsed_s > 0.0 { bytes_written as f64 / 1e6 / elapsed_s } else { 0.0 },
+        mb_per_s: if elapsed_s > 0.0 {
+            bytes_written as f64 / 1e6 / elapsed_s
+        } else {
+            0.0
+        },
     })
 }
 
-fn write_one(path: &Path, spec: &FileSpec, chunk: &mut [u8], datagen: &DataGen, file_id: u64) -> Result<(), Error> {
+fn write_one(
+    path: &Path,
+    spec: &FileSpec,
+    chunk: &mut [u8],
+    datagen: &DataGen,
+    file_id: u64,
+) -> Result<(), Error> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.partial"));
-    let mut f: File = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    formats::write_file(&mut f, &tmp, spec, chunk, &mut |off, b| datagen.fill(file_id, off, b))?;
+    let mut f: File = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, e))?;
+    formats::write_file(&mut f, &tmp, spec, chunk, &mut |off, b| {
+        datagen.fill(file_id, off, b)
+    })?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

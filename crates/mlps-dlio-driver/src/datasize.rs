@@ -70,7 +70,10 @@ pub struct DatasizeReport {
 /// `record_length_bytes` the column sum with mlpstorage's dtype sizes.
 pub fn file_size_bytes(p: &Params, record_length_given: bool) -> f64 {
     let record = if p.format == Format::Parquet && !record_length_given {
-        p.parquet_columns.iter().map(|c| c.size * c.datasize_bytes()).sum::<u64>() as f64
+        p.parquet_columns
+            .iter()
+            .map(|c| c.size * c.datasize_bytes())
+            .sum::<u64>() as f64
     } else {
         p.record_length
     };
@@ -86,17 +89,29 @@ pub fn compute(workload: &crate::Workload, input: &DatasizeInput) -> DatasizeRep
 
 fn compute_params(p: &Params, record_length_given: bool, input: &DatasizeInput) -> DatasizeReport {
     let gib = (1u64 << 30) as f64;
-    let total_memory_bytes = (input.client_host_memory_gib * gib).round() * input.num_client_hosts as f64;
+    let total_memory_bytes =
+        (input.client_host_memory_gib * gib).round() * input.num_client_hosts as f64;
     let dataset_size_bytes = HOST_MEMORY_MULTIPLIER as f64 * total_memory_bytes;
     let file_size = file_size_bytes(p, record_length_given);
-    let files_by_bytes = if file_size > 0.0 { (dataset_size_bytes / file_size).ceil() as u64 } else { 0 };
+    let files_by_bytes = if file_size > 0.0 {
+        (dataset_size_bytes / file_size).ceil() as u64
+    } else {
+        0
+    };
     let min_samples = STEPS_PER_EPOCH * input.max_accelerators * p.batch_size;
     let files_by_samples = min_samples.div_ceil(p.num_samples_per_file.max(1));
     let num_files_train = files_by_bytes.max(files_by_samples);
-    let binding = if files_by_bytes >= files_by_samples { Binding::Memory } else { Binding::Steps };
-    let suggested_subfolders =
-        (num_files_train > SUBFOLDER_ADVICE_FILES).then_some(num_files_train / SUBFOLDER_ADVICE_FILES);
-    let mut datagen_params = vec![("dataset.num_files_train".to_string(), num_files_train.to_string())];
+    let binding = if files_by_bytes >= files_by_samples {
+        Binding::Memory
+    } else {
+        Binding::Steps
+    };
+    let suggested_subfolders = (num_files_train > SUBFOLDER_ADVICE_FILES)
+        .then_some(num_files_train / SUBFOLDER_ADVICE_FILES);
+    let mut datagen_params = vec![(
+        "dataset.num_files_train".to_string(),
+        num_files_train.to_string(),
+    )];
     if let Some(s) = suggested_subfolders {
         datagen_params.push(("dataset.num_subfolders_train".to_string(), s.to_string()));
     }
@@ -118,13 +133,21 @@ fn compute_params(p: &Params, record_length_given: bool, input: &DatasizeInput) 
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::Workload;
 
     fn run(model: &str, acc: &str, gib: f64, hosts: u64, accels: u64) -> DatasizeReport {
         let w = Workload::builtin(model, Some(acc)).expect("builtin");
-        compute(&w, &DatasizeInput { client_host_memory_gib: gib, num_client_hosts: hosts, max_accelerators: accels })
+        compute(
+            &w,
+            &DatasizeInput {
+                client_host_memory_gib: gib,
+                num_client_hosts: hosts,
+                max_accelerators: accels,
+            },
+        )
     }
 
     #[test]
@@ -157,7 +180,10 @@ mod tests {
         assert_eq!(r.files_by_samples, 384_000);
         assert_eq!(r.num_files_train, 34_045_140);
         assert_eq!(r.suggested_subfolders, Some(3404));
-        assert_eq!(r.datagen_params[1], ("dataset.num_subfolders_train".into(), "3404".into()));
+        assert_eq!(
+            r.datagen_params[1],
+            ("dataset.num_subfolders_train".into(), "3404".into())
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ pub enum Error {
     #[error("no built-in workload {name:?}; known: {known}")]
     UnknownWorkload { name: String, known: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error("dataset at {folder}: {message}")]
@@ -22,6 +25,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

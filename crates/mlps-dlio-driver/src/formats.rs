@@ -35,13 +35,21 @@ impl FileSpec {
     pub fn file_size(&self) -> u64 {
         match self.format {
             Format::Npz => {
-                let (xh, yh) = (npy_header(self.descr, &self.x_shape()).len() as u64, npy_header("<i8", &[self.samples]).len() as u64);
+                let (xh, yh) = (
+                    npy_header(self.descr, &self.x_shape()).len() as u64,
+                    npy_header("<i8", &[self.samples]).len() as u64,
+                );
                 let x = xh + self.sample_bytes() * self.samples;
                 let y = yh + 8 * self.samples;
                 2 * (30 + 5) + x + y + 2 * (46 + 5) + 22
             }
-            Format::Npy => npy_header(self.descr, &self.x_shape()).len() as u64 + self.sample_bytes() * self.samples,
-            Format::Tfrecord => self.samples * (16 + example_len(self.sample_bytes(), self.tf_size_feature)),
+            Format::Npy => {
+                npy_header(self.descr, &self.x_shape()).len() as u64
+                    + self.sample_bytes() * self.samples
+            }
+            Format::Tfrecord => {
+                self.samples * (16 + example_len(self.sample_bytes(), self.tf_size_feature))
+            }
             _ => self.sample_bytes() * self.samples,
         }
     }
@@ -72,7 +80,11 @@ pub fn numpy_descr(dtype: &str) -> &'static str {
 /// A version 1.0 NPY header, padded with spaces to a multiple of 64 bytes and ending in `\n`.
 pub fn npy_header(descr: &str, shape: &[u64]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(u64::to_string).collect();
-    let shape_txt = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let shape_txt = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
     let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
     let total = (10 + dict.len() + 1).div_ceil(64) * 64;
     let mut h = Vec::with_capacity(total);
@@ -116,12 +128,19 @@ pub fn write_file(
     match spec.format {
         Format::Npz => write_npz(file, spec, chunk, fill).map_err(io)?,
         Format::Npy => {
-            file.write_all(&npy_header(spec.descr, &spec.x_shape())).map_err(io)?;
-            stream(spec.sample_bytes() * spec.samples, chunk, fill, &mut |b| file.write_all(b)).map_err(io)?;
+            file.write_all(&npy_header(spec.descr, &spec.x_shape()))
+                .map_err(io)?;
+            stream(spec.sample_bytes() * spec.samples, chunk, fill, &mut |b| {
+                file.write_all(b)
+            })
+            .map_err(io)?;
         }
         Format::Tfrecord => write_tfrecord(file, spec, chunk, fill).map_err(io)?,
         Format::Jpeg | Format::Png => {
-            stream(spec.sample_bytes() * spec.samples, chunk, fill, &mut |b| file.write_all(b)).map_err(io)?;
+            stream(spec.sample_bytes() * spec.samples, chunk, fill, &mut |b| {
+                file.write_all(b)
+            })
+            .map_err(io)?;
         }
         Format::Parquet | Format::Hdf5 | Format::Other => {
             return Err(Error::Format {
@@ -176,10 +195,18 @@ fn central_header(name: &str, crc: u32, size: u32, offset: u32) -> Vec<u8> {
     h
 }
 
-fn write_npz(file: &mut File, spec: &FileSpec, chunk: &mut [u8], fill: &mut dyn FnMut(u64, &mut [u8])) -> std::io::Result<()> {
-    let too_big = || std::io::Error::other("npz member larger than 4 GiB (zip64 not supported by this writer)");
+fn write_npz(
+    file: &mut File,
+    spec: &FileSpec,
+    chunk: &mut [u8],
+    fill: &mut dyn FnMut(u64, &mut [u8]),
+) -> std::io::Result<()> {
+    let too_big = || {
+        std::io::Error::other("npz member larger than 4 GiB (zip64 not supported by this writer)")
+    };
     let xh = npy_header(spec.descr, &spec.x_shape());
-    let x_len = u32::try_from(xh.len() as u64 + spec.sample_bytes() * spec.samples).map_err(|_| too_big())?;
+    let x_len = u32::try_from(xh.len() as u64 + spec.sample_bytes() * spec.samples)
+        .map_err(|_| too_big())?;
     // Placeholder local header; rewritten with the CRC once the data is written.
     file.write_all(&local_header("x.npy", 0, x_len))?;
     let mut crc = crc32fast::Hasher::new();
@@ -227,7 +254,10 @@ pub struct NpyMember {
 }
 
 fn bad(path: &Path, m: impl Into<String>) -> Error {
-    Error::Format { path: path.to_path_buf(), message: m.into() }
+    Error::Format {
+        path: path.to_path_buf(),
+        message: m.into(),
+    }
 }
 
 fn le16(b: &[u8], at: usize) -> u64 {
@@ -247,16 +277,27 @@ pub fn parse_npy_header(path: &Path, b: &[u8]) -> Result<(String, Vec<u64>, usiz
         2 | 3 => (le32(b, 8) as usize, 12),
         v => return Err(bad(path, format!("unsupported NPY version {v}"))),
     };
-    let dict = std::str::from_utf8(b.get(start..start + hlen).ok_or_else(|| bad(path, "NPY header truncated"))?)
-        .map_err(|_| bad(path, "NPY header not text"))?;
+    let dict = std::str::from_utf8(
+        b.get(start..start + hlen)
+            .ok_or_else(|| bad(path, "NPY header truncated"))?,
+    )
+    .map_err(|_| bad(path, "NPY header not text"))?;
     let field = |k: &str| dict.find(k).map(|i| &dict[i + k.len()..]);
-    let descr = field("'descr': '").and_then(|s| s.split('\'').next()).ok_or_else(|| bad(path, "NPY header without descr"))?;
-    let shape_txt = field("'shape': (").and_then(|s| s.split(')').next()).ok_or_else(|| bad(path, "NPY header without shape"))?;
+    let descr = field("'descr': '")
+        .and_then(|s| s.split('\'').next())
+        .ok_or_else(|| bad(path, "NPY header without descr"))?;
+    let shape_txt = field("'shape': (")
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad(path, "NPY header without shape"))?;
     let shape = shape_txt
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse::<u64>().map_err(|_| bad(path, format!("bad NPY shape ({shape_txt})"))))
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<u64>()
+                .map_err(|_| bad(path, format!("bad NPY shape ({shape_txt})")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if dict.contains("'fortran_order': True") {
         return Err(bad(path, "fortran-ordered arrays are not produced by DLIO"));
@@ -270,7 +311,12 @@ pub fn parse_npz(path: &Path, b: &[u8]) -> Result<Vec<NpyMember>, Error> {
     let eocd = (0..b.len().saturating_sub(21))
         .rev()
         .find(|&i| le32(b, i) == 0x0605_4b50)
-        .ok_or_else(|| bad(path, "not a zip archive (no end-of-central-directory record)"))?;
+        .ok_or_else(|| {
+            bad(
+                path,
+                "not a zip archive (no end-of-central-directory record)",
+            )
+        })?;
     let entries = le16(b, eocd + 10) as usize;
     let mut at = le32(b, eocd + 16) as usize;
     let mut out = Vec::with_capacity(entries);
@@ -287,13 +333,18 @@ pub fn parse_npz(path: &Path, b: &[u8]) -> Result<Vec<NpyMember>, Error> {
         let name = String::from_utf8_lossy(&b[at + 46..at + 46 + nlen]).to_string();
         at += 46 + skip;
         if method != 0 {
-            return Err(bad(path, format!("member {name}: compressed members are not read by this parser")));
+            return Err(bad(
+                path,
+                format!("member {name}: compressed members are not read by this parser"),
+            ));
         }
         if lho + 30 > b.len() || le32(b, lho) != 0x0403_4b50 {
             return Err(bad(path, format!("member {name}: bad local header")));
         }
         let data = lho + 30 + le16(b, lho + 26) as usize + le16(b, lho + 28) as usize;
-        let member = b.get(data..data + size).ok_or_else(|| bad(path, format!("member {name}: truncated")))?;
+        let member = b
+            .get(data..data + size)
+            .ok_or_else(|| bad(path, format!("member {name}: truncated")))?;
         if crc32fast::hash(member) != crc {
             return Err(bad(path, format!("member {name}: CRC-32 mismatch")));
         }
@@ -306,9 +357,21 @@ pub fn parse_npz(path: &Path, b: &[u8]) -> Result<Vec<NpyMember>, Error> {
         });
         let want = shape.iter().product::<u64>() * item;
         if want != (size - hl) as u64 {
-            return Err(bad(path, format!("member {name}: shape {shape:?} needs {want} bytes, has {}", size - hl)));
+            return Err(bad(
+                path,
+                format!(
+                    "member {name}: shape {shape:?} needs {want} bytes, has {}",
+                    size - hl
+                ),
+            ));
         }
-        out.push(NpyMember { name, descr, shape, data_offset: (data + hl) as u64, data_len: want });
+        out.push(NpyMember {
+            name,
+            descr,
+            shape,
+            data_offset: (data + hl) as u64,
+            data_len: want,
+        });
     }
     Ok(out)
 }
@@ -356,7 +419,12 @@ fn example_parts(n: u64, size_feature: i64) -> (Vec<u8>, Vec<u8>) {
     let int64_list_len = 1 + varint_len(packed_len) + packed_len;
     let feature_size_len = 1 + varint_len(int64_list_len) + int64_list_len;
     let entry_size_len = 2 + 4 + 1 + varint_len(feature_size_len) + feature_size_len;
-    let features_len = 1 + varint_len(entry_img_len) + entry_img_len + 1 + varint_len(entry_size_len) + entry_size_len;
+    let features_len = 1
+        + varint_len(entry_img_len)
+        + entry_img_len
+        + 1
+        + varint_len(entry_size_len)
+        + entry_size_len;
 
     let mut pre = Vec::with_capacity(40);
     pre.push(0x0a); // Example.features
@@ -390,7 +458,12 @@ fn example_len(n: u64, size_feature: i64) -> u64 {
     p.len() as u64 + n + s.len() as u64
 }
 
-fn write_tfrecord(file: &mut File, spec: &FileSpec, chunk: &mut [u8], fill: &mut dyn FnMut(u64, &mut [u8])) -> std::io::Result<()> {
+fn write_tfrecord(
+    file: &mut File,
+    spec: &FileSpec,
+    chunk: &mut [u8],
+    fill: &mut dyn FnMut(u64, &mut [u8]),
+) -> std::io::Result<()> {
     let n = spec.sample_bytes();
     let (pre, suf) = example_parts(n, spec.tf_size_feature);
     let len = pre.len() as u64 + n + suf.len() as u64;
@@ -418,15 +491,27 @@ pub fn parse_tfrecord(path: &Path, b: &[u8]) -> Result<Vec<u64>, Error> {
     let mut at = 0usize;
     let mut out = Vec::new();
     while at < b.len() {
-        let hdr = b.get(at..at + 12).ok_or_else(|| bad(path, format!("record {} header truncated", out.len())))?;
+        let hdr = b
+            .get(at..at + 12)
+            .ok_or_else(|| bad(path, format!("record {} header truncated", out.len())))?;
         if masked_crc32c(&hdr[..8]) != le32(hdr, 8) as u32 {
-            return Err(bad(path, format!("record {}: length CRC mismatch", out.len())));
+            return Err(bad(
+                path,
+                format!("record {}: length CRC mismatch", out.len()),
+            ));
         }
         let len = u64::from_le_bytes(hdr[..8].try_into().unwrap_or([0; 8])) as usize;
-        let data = b.get(at + 12..at + 12 + len).ok_or_else(|| bad(path, format!("record {} truncated", out.len())))?;
-        let crc = b.get(at + 12 + len..at + 16 + len).ok_or_else(|| bad(path, "record footer truncated"))?;
+        let data = b
+            .get(at + 12..at + 12 + len)
+            .ok_or_else(|| bad(path, format!("record {} truncated", out.len())))?;
+        let crc = b
+            .get(at + 12 + len..at + 16 + len)
+            .ok_or_else(|| bad(path, "record footer truncated"))?;
         if masked_crc32c(data) != le32(crc, 0) as u32 {
-            return Err(bad(path, format!("record {}: data CRC mismatch", out.len())));
+            return Err(bad(
+                path,
+                format!("record {}: data CRC mismatch", out.len()),
+            ));
         }
         out.push(len as u64);
         at += 16 + len;

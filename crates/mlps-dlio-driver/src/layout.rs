@@ -69,7 +69,13 @@ impl DatasetLayout {
         let dimension = record_length.sqrt() as u32;
         let dims = if p.record_length_stdev > 0.0 && total > 0 {
             let dim_stdev = p.record_length_stdev / 2.0 / record_length.sqrt();
-            draw_dims(total, f64::from(dimension), dim_stdev, p.semantics, gen_ranks.max(1))
+            draw_dims(
+                total,
+                f64::from(dimension),
+                dim_stdev,
+                p.semantics,
+                gen_ranks.max(1),
+            )
         } else {
             Vec::new()
         };
@@ -83,7 +89,11 @@ impl DatasetLayout {
             subfolders_train: p.num_subfolders_train,
             subfolders_eval: p.num_subfolders_eval,
             samples_per_file: p.num_samples_per_file,
-            itemsize: if matches!(p.format, Format::Jpeg | Format::Png) { 1 } else { itemsize(&p.record_element_type) },
+            itemsize: if matches!(p.format, Format::Jpeg | Format::Png) {
+                1
+            } else {
+                itemsize(&p.record_element_type)
+            },
             dims,
             dimension,
         }
@@ -173,14 +183,24 @@ impl DatasetLayout {
 /// DLIO's per-file dimensions: 2 normal draws per file, `max(int(x), 1)`.
 /// v2: one stream seeded 10 for all files; v3: the generating rank `i mod C` uses its own stream
 /// seeded `10 + rank` and takes its entries `2i, 2i+1`.
-fn draw_dims(total: u64, dim: f64, stdev: f64, semantics: Semantics, ranks: usize) -> Vec<(u32, u32)> {
+fn draw_dims(
+    total: u64,
+    dim: f64,
+    stdev: f64,
+    semantics: Semantics,
+    ranks: usize,
+) -> Vec<(u32, u32)> {
     let draw = |rng: &mut RandomState| (rng.normal(dim, stdev).trunc().max(1.0)) as u32;
     let total = total as usize;
     let streams = if semantics == Semantics::V2 { 1 } else { ranks };
     let mut out = vec![(0u32, 0u32); total];
     for r in 0..streams {
         let mut rng = RandomState::new(10 + r as u64);
-        let last = if streams == 1 { total - 1 } else { (total - 1 - r) / streams * streams + r };
+        let last = if streams == 1 {
+            total - 1
+        } else {
+            (total - 1 - r) / streams * streams + r
+        };
         if r >= total {
             break;
         }
@@ -198,6 +218,7 @@ fn draw_dims(total: u64, dim: f64, stdev: f64, semantics: Semantics, ranks: usiz
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::Workload;
@@ -207,7 +228,10 @@ mod tests {
         let w = Workload::builtin("unet3d", Some("b200")).expect("builtin");
         let l = DatasetLayout::new(w.params(), 1);
         assert_eq!(l.file_name(Split::Train, 42), "img_0042_of_7200.npz");
-        assert_eq!(l.path(Split::Train, 42), PathBuf::from("data/unet3d/train/img_0042_of_7200.npz"));
+        assert_eq!(
+            l.path(Split::Train, 42),
+            PathBuf::from("data/unet3d/train/img_0042_of_7200.npz")
+        );
         let w = Workload::builtin("retinanet", Some("b200")).expect("builtin");
         let l = DatasetLayout::new(w.params(), 1);
         assert_eq!(l.file_name(Split::Train, 42), "img_0000042_of_1170301.jpeg");
@@ -217,10 +241,12 @@ mod tests {
     #[test]
     fn subfolders_only_above_one_and_padded_to_len_s() {
         let mut w = Workload::builtin("retinanet", Some("b200")).expect("builtin");
-        w.apply_overrides(&[("dataset.num_subfolders_train".into(), "10".into())]).expect("ok");
+        w.apply_overrides(&[("dataset.num_subfolders_train".into(), "10".into())])
+            .expect("ok");
         let l = DatasetLayout::new(w.params(), 1);
         assert_eq!(l.subfolder(Split::Train, 13).as_deref(), Some("03"));
-        w.apply_overrides(&[("dataset.num_subfolders_train".into(), "1".into())]).expect("ok");
+        w.apply_overrides(&[("dataset.num_subfolders_train".into(), "1".into())])
+            .expect("ok");
         let l = DatasetLayout::new(w.params(), 1);
         assert_eq!(l.subfolder(Split::Train, 13), None);
     }
@@ -235,7 +261,10 @@ mod tests {
         let a = rng.normal(12107.0, s).trunc() as u64;
         let b = rng.normal(12107.0, s).trunc() as u64;
         assert_eq!(l.dims(Split::Train, 0), (a, b));
-        let mean: f64 = (0..7200).map(|i| l.sample_bytes(Split::Train, i) as f64).sum::<f64>() / 7200.0;
+        let mean: f64 = (0..7200)
+            .map(|i| l.sample_bytes(Split::Train, i) as f64)
+            .sum::<f64>()
+            / 7200.0;
         assert!((mean / 146.6e6 - 1.0).abs() < 0.05, "mean {mean}");
     }
 

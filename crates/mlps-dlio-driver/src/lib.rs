@@ -11,17 +11,17 @@
 //! - [`metrics`] and [`summary`]: DLIO's AU / throughput formulas and its output files.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod error;
-pub mod nprand;
-pub mod workload;
-pub mod datasize;
-pub mod layout;
-pub mod formats;
+pub mod checkpoint;
 pub mod datagen;
+pub mod datasize;
+mod error;
+pub mod formats;
+pub mod layout;
 pub mod metrics;
+pub mod nprand;
 pub mod summary;
 pub mod training;
-pub mod checkpoint;
+pub mod workload;
 
 pub use error::Error;
 pub use workload::{OverrideReport, Params, Semantics, Workload};

@@ -39,7 +39,14 @@ fn py_range(len: usize, a: i64, b: i64) -> std::ops::Range<usize> {
 
 /// `compute_metrics_train` for one block. `planned_steps` is DLIO's `N` (total_training_steps if
 /// > 0, else `floor(spf·num_files_train / B / C)`), `s`/`e` the excluded start/end steps.
-pub fn block_metrics(b: &BlockTimes, planned_steps: u64, batch: u64, s: u64, e: u64, semantics: Semantics) -> BlockMetrics {
+pub fn block_metrics(
+    b: &BlockTimes,
+    planned_steps: u64,
+    batch: u64,
+    s: u64,
+    e: u64,
+    semantics: Semantics,
+) -> BlockMetrics {
     let n = b.compute.len();
     let metric_end = planned_steps as i64 - 1 - e as i64;
     let head = py_range(b.proc.len(), 0, s as i64);
@@ -62,7 +69,11 @@ pub fn block_metrics(b: &BlockTimes, planned_steps: u64, batch: u64, s: u64, e: 
             (au, (n as f64 - 2.0) / t * batch as f64)
         }
     };
-    BlockMetrics { au, throughput: thr, steps: n }
+    BlockMetrics {
+        au,
+        throughput: thr,
+        steps: n,
+    }
 }
 
 /// Step-weighted mean over the blocks of an epoch: `(AU, throughput)`.
@@ -71,7 +82,9 @@ pub fn epoch_metrics(blocks: &[BlockMetrics]) -> (f64, f64) {
     if steps == 0 {
         return (0.0, 0.0);
     }
-    let w = |f: fn(&BlockMetrics) -> f64| blocks.iter().map(|b| f(b) * b.steps as f64).sum::<f64>() / steps as f64;
+    let w = |f: fn(&BlockMetrics) -> f64| {
+        blocks.iter().map(|b| f(b) * b.steps as f64).sum::<f64>() / steps as f64
+    };
     (w(|b| b.au), w(|b| b.throughput))
 }
 
@@ -102,16 +115,29 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
 }
 
 /// Whole-run metrics from the per-rank, per-epoch values: `per_rank[r][epoch] = (AU, throughput)`.
-pub fn run_metrics(per_rank: &[Vec<(f64, f64)>], record_size: f64, au_threshold: f64) -> TrainMetrics {
+pub fn run_metrics(
+    per_rank: &[Vec<(f64, f64)>],
+    record_size: f64,
+    au_threshold: f64,
+) -> TrainMetrics {
     let ranks = per_rank.len().max(1) as f64;
     let epochs = per_rank.iter().map(Vec::len).min().unwrap_or(0);
-    let au: Vec<f64> = (0..epochs).map(|e| per_rank.iter().map(|r| r[e].0).sum::<f64>() / ranks).collect();
-    let thr: Vec<f64> = (0..epochs).map(|e| per_rank.iter().map(|r| r[e].1).sum::<f64>()).collect();
+    let au: Vec<f64> = (0..epochs)
+        .map(|e| per_rank.iter().map(|r| r[e].0).sum::<f64>() / ranks)
+        .collect();
+    let thr: Vec<f64> = (0..epochs)
+        .map(|e| per_rank.iter().map(|r| r[e].1).sum::<f64>())
+        .collect();
     let (au_mean, au_std) = mean_std(&au);
     let (thr_mean, thr_std) = mean_std(&thr);
     let mib = 1024.0 * 1024.0;
     TrainMetrics {
-        train_au_meet_expectation: if au_mean >= 100.0 * au_threshold { "success" } else { "fail" }.to_string(),
+        train_au_meet_expectation: if au_mean >= 100.0 * au_threshold {
+            "success"
+        } else {
+            "fail"
+        }
+        .to_string(),
         train_au_percentage: au,
         train_au_mean_percentage: au_mean,
         train_au_stdev_percentage: au_std,
@@ -124,12 +150,19 @@ pub fn run_metrics(per_rank: &[Vec<(f64, f64)>], record_size: f64, au_threshold:
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn block(load: &[f64], compute: &[f64], wall: f64) -> BlockTimes {
         let proc = load.iter().zip(compute).map(|(l, c)| l + c).collect();
-        BlockTimes { start: 100.0, end: 100.0 + wall, load: load.to_vec(), proc, compute: compute.to_vec() }
+        BlockTimes {
+            start: 100.0,
+            end: 100.0 + wall,
+            load: load.to_vec(),
+            proc,
+            compute: compute.to_vec(),
+        }
     }
 
     #[test]
@@ -180,11 +213,22 @@ mod tests {
 
     #[test]
     fn epoch_and_run_aggregation() {
-        let a = BlockMetrics { au: 90.0, throughput: 10.0, steps: 3 };
-        let b = BlockMetrics { au: 80.0, throughput: 20.0, steps: 1 };
+        let a = BlockMetrics {
+            au: 90.0,
+            throughput: 10.0,
+            steps: 3,
+        };
+        let b = BlockMetrics {
+            au: 80.0,
+            throughput: 20.0,
+            steps: 1,
+        };
         assert_eq!(epoch_metrics(&[a, b]), (87.5, 12.5));
         // two ranks, two epochs
-        let per_rank = vec![vec![(90.0, 10.0), (80.0, 12.0)], vec![(92.0, 11.0), (84.0, 13.0)]];
+        let per_rank = vec![
+            vec![(90.0, 10.0), (80.0, 12.0)],
+            vec![(92.0, 11.0), (84.0, 13.0)],
+        ];
         let m = run_metrics(&per_rank, 1024.0 * 1024.0, 0.85);
         assert_eq!(m.train_au_percentage, vec![91.0, 82.0]);
         assert_eq!(m.train_throughput_samples_per_second, vec![21.0, 25.0]);

@@ -25,7 +25,11 @@ impl RandomState {
                 .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
                 .wrapping_add(i as u32);
         }
-        Self { mt, idx: N, gauss: None }
+        Self {
+            mt,
+            idx: N,
+            gauss: None,
+        }
     }
 
     fn twist(&mut self) {
@@ -123,6 +127,7 @@ impl RandomState {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -135,7 +140,14 @@ mod tests {
         assert_eq!(r.random_sample(), 0.374_540_118_847_362_5);
         let mut r = RandomState::new(0);
         let v: Vec<f64> = (0..6).map(|_| r.standard_normal()).collect();
-        let want = [1.764_052_345_967_664, 0.400_157_208_367_223_3, 0.978_737_984_105_739_2, 2.240_893_199_201_458, 1.867_557_990_149_967_5, -0.977_277_879_876_411];
+        let want = [
+            1.764_052_345_967_664,
+            0.400_157_208_367_223_3,
+            0.978_737_984_105_739_2,
+            2.240_893_199_201_458,
+            1.867_557_990_149_967_5,
+            -0.977_277_879_876_411,
+        ];
         for (a, b) in v.iter().zip(want) {
             assert!((a - b).abs() < 1e-15, "{a} vs {b}");
         }

@@ -38,7 +38,9 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Error> {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    value.serialize(&mut ser).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    value
+        .serialize(&mut ser)
+        .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
     write_atomic(path, &out)
 }
 
@@ -63,11 +65,16 @@ pub struct HostSnapshot {
 impl HostSnapshot {
     /// This host, from `/proc`.
     pub fn local() -> Self {
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into());
         let meminfo: Vec<(String, String)> = std::fs::read_to_string("/proc/meminfo")
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
         let mem_kb = meminfo
             .iter()
@@ -80,11 +87,16 @@ impl HostSnapshot {
             .next()
             .unwrap_or("")
             .lines()
-            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
         Self {
             hostname,
-            cpu_count: std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1),
+            cpu_count: std::thread::available_parallelism()
+                .map(|n| n.get() as u64)
+                .unwrap_or(1),
             processor_name: std::env::consts::ARCH.to_string(),
             memory_gb: mem_kb * 1024.0 / (1u64 << 30) as f64,
             cpuinfo,
@@ -93,7 +105,12 @@ impl HostSnapshot {
     }
 
     fn meminfo_value(&self) -> Value {
-        Value::Object(self.meminfo.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+        Value::Object(
+            self.meminfo
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        )
     }
 }
 
@@ -128,13 +145,23 @@ pub struct SummaryJson {
 
 impl SummaryJson {
     /// DLIO's `data_size_per_host_GB`.
-    pub fn data_size_per_host(ppn: u64, spf: u64, num_files_train: u64, ranks: u64, record_size: f64) -> f64 {
+    pub fn data_size_per_host(
+        ppn: u64,
+        spf: u64,
+        num_files_train: u64,
+        ranks: u64,
+        record_size: f64,
+    ) -> f64 {
         ((ppn * spf * num_files_train) / ranks.max(1)) as f64 * record_size / (1u64 << 30) as f64
     }
 
     /// The JSON value with DLIO's key order.
     pub fn to_value(&self) -> Value {
-        let first = self.hosts.first().cloned().unwrap_or_else(HostSnapshot::local);
+        let first = self
+            .hosts
+            .first()
+            .cloned()
+            .unwrap_or_else(HostSnapshot::local);
         let mut m = Map::new();
         m.insert("start".into(), self.start.clone().into());
         m.insert("num_accelerators".into(), self.num_accelerators.into());
@@ -143,15 +170,45 @@ impl SummaryJson {
         m.insert("metric".into(), self.metric.clone());
         m.insert("num_files_train".into(), self.num_files_train.into());
         m.insert("num_files_eval".into(), self.num_files_eval.into());
-        m.insert("num_samples_per_file".into(), self.num_samples_per_file.into());
-        m.insert("host_cpu_count".into(), self.hosts.iter().map(|h| h.cpu_count).collect::<Vec<_>>().into());
-        m.insert("host_processor_name".into(), first.processor_name.clone().into());
-        let caching: Vec<u64> = self.hosts.iter().map(|h| u64::from(h.memory_gb > self.data_size_per_host_gb)).collect();
+        m.insert(
+            "num_samples_per_file".into(),
+            self.num_samples_per_file.into(),
+        );
+        m.insert(
+            "host_cpu_count".into(),
+            self.hosts
+                .iter()
+                .map(|h| h.cpu_count)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        m.insert(
+            "host_processor_name".into(),
+            first.processor_name.clone().into(),
+        );
+        let caching: Vec<u64> = self
+            .hosts
+            .iter()
+            .map(|h| u64::from(h.memory_gb > self.data_size_per_host_gb))
+            .collect();
         m.insert("potential_caching".into(), caching.into());
-        m.insert("host_cpuinfo".into(), serde_json::to_value(&first.cpuinfo).unwrap_or(Value::Null));
+        m.insert(
+            "host_cpuinfo".into(),
+            serde_json::to_value(&first.cpuinfo).unwrap_or(Value::Null),
+        );
         m.insert("host_meminfo".into(), first.meminfo_value());
-        m.insert("host_memory_GB".into(), self.hosts.iter().map(|h| h.memory_gb).collect::<Vec<_>>().into());
-        m.insert("data_size_per_host_GB".into(), self.data_size_per_host_gb.into());
+        m.insert(
+            "host_memory_GB".into(),
+            self.hosts
+                .iter()
+                .map(|h| h.memory_gb)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        m.insert(
+            "data_size_per_host_GB".into(),
+            self.data_size_per_host_gb.into(),
+        );
         m.insert("epochs".into(), self.epochs.into());
         m.insert("end".into(), self.end.clone().into());
         Value::Object(m)
@@ -173,7 +230,10 @@ pub fn duration_str(s: f64) -> String {
 
 impl PerEpochStats {
     fn epoch(&mut self, epoch: u64) -> &mut Map<String, Value> {
-        let v = self.0.entry(epoch.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let v = self
+            .0
+            .entry(epoch.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !v.is_object() {
             *v = Value::Object(Map::new());
         }
@@ -197,7 +257,8 @@ impl PerEpochStats {
         b.insert("start".into(), start.into());
         b.insert("end".into(), end.into());
         b.insert("duration".into(), duration_str(duration_s).into());
-        self.epoch(epoch).insert(format!("block{k}"), Value::Object(b));
+        self.epoch(epoch)
+            .insert(format!("block{k}"), Value::Object(b));
     }
     /// Any other entry of an epoch (`save_ckpt<k>`, `load_ckpt<k>`, `eval`).
     pub fn insert(&mut self, epoch: u64, key: &str, value: Value) {
@@ -207,18 +268,34 @@ impl PerEpochStats {
         Value::Object(self.0.clone())
     }
     pub fn write(&self, dir: &Path, rank: usize) -> Result<(), Error> {
-        write_json(&dir.join(format!("{rank}_per_epoch_stats.json")), &self.to_value())
+        write_json(
+            &dir.join(format!("{rank}_per_epoch_stats.json")),
+            &self.to_value(),
+        )
     }
 }
 
 /// `<rank>_output.json`: host fields, then per epoch `load`/`proc`/`compute`/`au`/`throughput`.
-pub fn output_json(host: &HostSnapshot, potential_caching: bool, epochs: Map<String, Value>) -> Value {
+pub fn output_json(
+    host: &HostSnapshot,
+    potential_caching: bool,
+    epochs: Map<String, Value>,
+) -> Value {
     let mut m = Map::new();
     m.insert("host_memory_GB".into(), host.memory_gb.into());
     m.insert("host_cpu_count".into(), host.cpu_count.into());
-    m.insert("host_processor_name".into(), host.processor_name.clone().into());
-    m.insert("potential_caching".into(), u64::from(potential_caching).into());
-    m.insert("host_cpuinfo".into(), serde_json::to_value(&host.cpuinfo).unwrap_or(Value::Null));
+    m.insert(
+        "host_processor_name".into(),
+        host.processor_name.clone().into(),
+    );
+    m.insert(
+        "potential_caching".into(),
+        u64::from(potential_caching).into(),
+    );
+    m.insert(
+        "host_cpuinfo".into(),
+        serde_json::to_value(&host.cpuinfo).unwrap_or(Value::Null),
+    );
     m.insert("host_meminfo".into(), host.meminfo_value());
     m.insert("hostname".into(), host.hostname.clone().into());
     m.extend(epochs);
@@ -229,16 +306,24 @@ pub fn output_json(host: &HostSnapshot, potential_caching: bool, epochs: Map<Str
 /// `dlio_benchmark workload=<name> ++workload.k=v ...` with `hydra.run.dir = run_dir`.
 pub fn write_dlio_config(run_dir: &Path, w: &Workload) -> Result<(), Error> {
     let dir = run_dir.join("dlio_config");
-    let yaml = |v: &Value| serde_saphyr::to_string(v).map_err(|e| Error::Other(format!("YAML output: {e}")));
+    let yaml = |v: &Value| {
+        serde_saphyr::to_string(v).map_err(|e| Error::Other(format!("YAML output: {e}")))
+    };
     let mut cfg = Map::new();
     cfg.insert("workload".into(), w.tree().clone());
-    write_atomic(&dir.join("config.yaml"), yaml(&Value::Object(cfg))?.as_bytes())?;
+    write_atomic(
+        &dir.join("config.yaml"),
+        yaml(&Value::Object(cfg))?.as_bytes(),
+    )?;
     let mut overrides = vec![Value::String(format!("workload={}", w.config_name))];
     overrides.extend(w.overrides().iter().map(|(k, v)| {
         let k = k.trim_start_matches("++").trim_start_matches("workload.");
         Value::String(format!("++workload.{k}={v}"))
     }));
-    write_atomic(&dir.join("overrides.yaml"), yaml(&Value::Array(overrides.clone()))?.as_bytes())?;
+    write_atomic(
+        &dir.join("overrides.yaml"),
+        yaml(&Value::Array(overrides.clone()))?.as_bytes(),
+    )?;
     let hydra = serde_json::json!({
         "hydra": {
             "run": { "dir": run_dir.display().to_string() },
@@ -253,6 +338,7 @@ pub fn write_dlio_config(run_dir: &Path, w: &Workload) -> Result<(), Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -270,7 +356,10 @@ mod tests {
         s.block(1, 1, "b", "c", 174.894);
         s.end_epoch(1, "d", 174.91);
         let v = s.to_value();
-        let keys: Vec<&String> = v["1"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+        let keys: Vec<&String> = v["1"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
         assert_eq!(keys, ["start", "block1", "end", "duration"]);
         assert_eq!(v["1"]["block1"]["duration"], "174.89");
     }
@@ -289,12 +378,24 @@ mod tests {
             num_samples_per_file: 1,
             data_size_per_host_gb: 0.0,
             epochs: 1,
-            metric: serde_json::to_value(crate::metrics::run_metrics(&[vec![(1.0, 1.0)]], 1.0, 0.9)).expect("metric"),
+            metric: serde_json::to_value(crate::metrics::run_metrics(
+                &[vec![(1.0, 1.0)]],
+                1.0,
+                0.9,
+            ))
+            .expect("metric"),
         }
         .to_value();
-        let keys = |v: &Value| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        let keys = |v: &Value| {
+            v.as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
         assert_eq!(keys(&ours), keys(&real));
         assert_eq!(keys(&ours["metric"]), keys(&real["metric"]));
-        assert_eq!(timestamp(SystemTime::now()).len(), "2026-07-04T05:01:06.695935".len());
+        assert_eq!(
+            timestamp(SystemTime::now()).len(),
+            "2026-07-04T05:01:06.695935".len()
+        );
     }
 }

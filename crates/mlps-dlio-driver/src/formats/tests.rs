@@ -1,7 +1,17 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use super::*;
 
 fn spec(format: Format, dim1: u64, dim2: u64, samples: u64) -> FileSpec {
-    FileSpec { format, dim1, dim2, samples, itemsize: 1, descr: "|u1", tf_size_feature: (dim1 * dim2) as i64 }
+    FileSpec {
+        format,
+        dim1,
+        dim2,
+        samples,
+        itemsize: 1,
+        descr: "|u1",
+        tf_size_feature: (dim1 * dim2) as i64,
+    }
 }
 
 fn write(dir: &Path, name: &str, s: &FileSpec) -> (std::path::PathBuf, Vec<u8>) {
@@ -16,7 +26,11 @@ fn write(dir: &Path, name: &str, s: &FileSpec) -> (std::path::PathBuf, Vec<u8>) 
     .expect("write");
     drop(f);
     let bytes = std::fs::read(&path).expect("read");
-    assert_eq!(bytes.len() as u64, n, "file_size() must predict the size exactly");
+    assert_eq!(
+        bytes.len() as u64,
+        n,
+        "file_size() must predict the size exactly"
+    );
     assert_eq!(n, s.file_size());
     (path, bytes)
 }
@@ -39,12 +53,21 @@ fn npz_roundtrip_checks_crc_and_shapes() {
     let (path, mut bytes) = write(dir.path(), "a.npz", &s);
     let m = parse_npz(&path, &bytes).expect("valid npz");
     assert_eq!(m.len(), 2);
-    assert_eq!((m[0].name.as_str(), m[0].shape.clone()), ("x.npy", vec![37, 23, 2]));
-    assert_eq!((m[1].name.as_str(), m[1].descr.as_str(), m[1].shape.clone()), ("y.npy", "<i8", vec![2]));
+    assert_eq!(
+        (m[0].name.as_str(), m[0].shape.clone()),
+        ("x.npy", vec![37, 23, 2])
+    );
+    assert_eq!(
+        (m[1].name.as_str(), m[1].descr.as_str(), m[1].shape.clone()),
+        ("y.npy", "<i8", vec![2])
+    );
     let x0 = m[0].data_offset as usize;
     assert_eq!(&bytes[x0..x0 + 4], &[0, 1, 2, 3]);
     bytes[x0 + 10] ^= 0xff;
-    assert!(parse_npz(&path, &bytes).is_err(), "a flipped byte must fail the CRC");
+    assert!(
+        parse_npz(&path, &bytes).is_err(),
+        "a flipped byte must fail the CRC"
+    );
 }
 
 #[test]
@@ -65,7 +88,10 @@ fn masked_crc_matches_tensorflow_vector() {
     // crc32c("123456789") = 0xE3069283 (RFC 3720); masked per TFRecord.
     let c = crc32c::crc32c(b"123456789");
     assert_eq!(c, 0xE306_9283);
-    assert_eq!(masked_crc32c(b"123456789"), c.rotate_right(15).wrapping_add(0xa282_ead8));
+    assert_eq!(
+        masked_crc32c(b"123456789"),
+        c.rotate_right(15).wrapping_add(0xa282_ead8)
+    );
 }
 
 #[test]
@@ -79,7 +105,11 @@ fn jpeg_is_raw_bytes_of_dim1_dim2() {
 /// numpy itself loads our npz (skips with a reason when python3 + numpy are not installed).
 #[test]
 fn numpy_loads_our_npz() {
-    let ok = std::process::Command::new("python3").args(["-c", "import numpy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("SKIP numpy_loads_our_npz: python3 with numpy is not available");
         return;
@@ -88,6 +118,14 @@ fn numpy_loads_our_npz() {
     let s = spec(Format::Npz, 37, 23, 2);
     let (path, _) = write(dir.path(), "a.npz", &s);
     let script = "import sys, numpy as np\nd = np.load(sys.argv[1])\nx = d['x']; y = d['y']\nassert x.shape == (37, 23, 2) and x.dtype == np.uint8, (x.shape, x.dtype)\nassert y.shape == (2,) and y.dtype == np.int64\nassert x.reshape(-1)[3] == 3\nprint('ok')";
-    let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output().expect("python3 runs");
-    assert!(out.status.success(), "numpy rejected the file: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "numpy rejected the file: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -59,7 +59,13 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { data_folder: None, cache: CachePolicy::Auto, ranks_per_node: 0, prewarm: None, validation_interval: None }
+        Self {
+            data_folder: None,
+            cache: CachePolicy::Auto,
+            ranks_per_node: 0,
+            prewarm: None,
+            validation_interval: None,
+        }
     }
 }
 
@@ -130,7 +136,11 @@ pub struct Plan {
 pub fn plan(w: &Workload, ranks: usize, opts: &RunOptions) -> Result<Plan, Error> {
     let p = w.params();
     let c = ranks.max(1) as u64;
-    let ppn = if opts.ranks_per_node > 0 { opts.ranks_per_node } else { ranks.max(1) };
+    let ppn = if opts.ranks_per_node > 0 {
+        opts.ranks_per_node
+    } else {
+        ranks.max(1)
+    };
     let n = p.num_files_train;
     let spf = p.num_samples_per_file;
     let b = p.batch_size.max(1);
@@ -141,7 +151,11 @@ pub fn plan(w: &Workload, ranks: usize, opts: &RunOptions) -> Result<Plan, Error
             (s.div_ceil(spf), s)
         }
     };
-    let metric_steps = if p.total_training_steps > 0 { p.total_training_steps as u64 } else { spf * n / b / c };
+    let metric_steps = if p.total_training_steps > 0 {
+        p.total_training_steps as u64
+    } else {
+        spf * n / b / c
+    };
     // DataLoader(drop_last=True): only full batches are produced.
     let mut steps = match p.semantics {
         Semantics::V3 => samples_per_rank / b,
@@ -164,7 +178,10 @@ pub fn plan(w: &Workload, ranks: usize, opts: &RunOptions) -> Result<Plan, Error
     let threads = p.effective_read_threads(ppn);
     let record = p.record_size();
     let compute = p.computation_time.mean();
-    let folder = opts.data_folder.clone().unwrap_or_else(|| PathBuf::from(&p.data_folder));
+    let folder = opts
+        .data_folder
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&p.data_folder));
     Ok(Plan {
         config_name: w.config_name.clone(),
         semantics: p.semantics,
@@ -183,7 +200,11 @@ pub fn plan(w: &Workload, ranks: usize, opts: &RunOptions) -> Result<Plan, Error
         computation_time_mean_s: compute,
         record_size: record,
         nominal_bytes_per_epoch: (steps * b * c) as f64 * record,
-        demand_mib_per_s: if compute > 0.0 { c as f64 * b as f64 * record / compute / 1048576.0 } else { f64::INFINITY },
+        demand_mib_per_s: if compute > 0.0 {
+            c as f64 * b as f64 * record / compute / 1048576.0
+        } else {
+            f64::INFINITY
+        },
         file_shuffle: p.file_shuffle_on(),
         exclude_start_steps: p.exclude_start_steps,
         exclude_end_steps: p.exclude_end_steps,
@@ -231,21 +252,37 @@ pub fn run(
             let _ = writeln!(log, "[{level}] {} {msg}", timestamp(SystemTime::now()));
         }
     };
-    say("OUTPUT", &format!("Running DLIO [Training] with {c} process(es) (mlpstorage-rs, {:?} semantics)", p.semantics));
+    say(
+        "OUTPUT",
+        &format!(
+            "Running DLIO [Training] with {c} process(es) (mlpstorage-rs, {:?} semantics)",
+            p.semantics
+        ),
+    );
     if p.checkpoint {
-        say("WARNING", "workflow.checkpoint is set: checkpoints during training are not taken by this engine (outside the AU window in DLIO, dlio.md §2.1 note)");
+        say(
+            "WARNING",
+            "workflow.checkpoint is set: checkpoints during training are not taken by this engine (outside the AU window in DLIO, dlio.md §2.1 note)",
+        );
     }
 
     // Existence check before any read (rank 0), result shared with every rank.
     let mut verdict = Vec::new();
     if rank == 0 {
         let n = p.num_files_train;
-        let every = opts.validation_interval.unwrap_or_else(|| validation_interval(n)).max(1);
+        let every = opts
+            .validation_interval
+            .unwrap_or_else(|| validation_interval(n))
+            .max(1);
         let mut idx: Vec<u64> = (0..n).step_by(every as usize).collect();
         if n > 0 {
             idx.push(n - 1);
         }
-        if let Some(missing) = idx.into_iter().map(|i| layout.path(Split::Train, i)).find(|path| !path.is_file()) {
+        if let Some(missing) = idx
+            .into_iter()
+            .map(|i| layout.path(Split::Train, i))
+            .find(|path| !path.is_file())
+        {
             verdict = format!(
                 "training file {} is missing ({} files expected under {}); run datagen with the same dataset parameters first",
                 missing.display(),
@@ -257,10 +294,15 @@ pub fn run(
     }
     comm.broadcast_bytes(0, &mut verdict)?;
     if !verdict.is_empty() {
-        return Err(Error::Dataset { folder: layout.data_folder.clone(), message: String::from_utf8_lossy(&verdict).into_owned() });
+        return Err(Error::Dataset {
+            folder: layout.data_folder.clone(),
+            message: String::from_utf8_lossy(&verdict).into_owned(),
+        });
     }
 
-    let paths: Vec<PathBuf> = (0..p.num_files_train).map(|i| layout.path(Split::Train, i)).collect();
+    let paths: Vec<PathBuf> = (0..p.num_files_train)
+        .map(|i| layout.path(Split::Train, i))
+        .collect();
     let mut sharding = Sharding::new(p, p.num_files_train, c);
     let workers = plan.read_threads;
     let pf = plan.prefetch_factor;
@@ -280,8 +322,18 @@ pub fn run(
     let mut reports = Vec::new();
     let mut prewarm_bytes = 0u64;
     let host = HostSnapshot::local();
-    let ppn = if opts.ranks_per_node > 0 { opts.ranks_per_node } else { c };
-    let data_per_host = SummaryJson::data_size_per_host(ppn as u64, p.num_samples_per_file, p.num_files_train, c as u64, p.record_size());
+    let ppn = if opts.ranks_per_node > 0 {
+        opts.ranks_per_node
+    } else {
+        c
+    };
+    let data_per_host = SummaryJson::data_size_per_host(
+        ppn as u64,
+        p.num_samples_per_file,
+        p.num_files_train,
+        c as u64,
+        p.record_size(),
+    );
 
     let epoch_plan = |sharding: &Sharding| -> reader::ReadPlan {
         let samples = sharding.files_of(rank, p.num_samples_per_file);
@@ -310,13 +362,23 @@ pub fn run(
     let mut last_progress = Instant::now() - Duration::from_secs(1);
     for epoch in 1..=p.epochs {
         let cache = drop_cache(opts.cache, p.semantics, rank, comm, || {
-            sharding.files_of(rank, 1).iter().map(|(f, _)| paths[*f as usize].clone()).collect()
+            sharding
+                .files_of(rank, 1)
+                .iter()
+                .map(|(f, _)| paths[*f as usize].clone())
+                .collect()
         })?;
-        say("INFO", &format!("epoch {epoch}: page cache before the epoch: {cache}"));
+        say(
+            "INFO",
+            &format!("epoch {epoch}: page cache before the epoch: {cache}"),
+        );
         comm.barrier()?;
         let epoch_start = Instant::now();
         per_epoch.start_epoch(epoch, &timestamp(SystemTime::now()));
-        say("OUTPUT", &format!("Starting epoch {epoch}: {steps} steps expected"));
+        say(
+            "OUTPUT",
+            &format!("Starting epoch {epoch}: {steps} steps expected"),
+        );
         let read_plan = epoch_plan(&sharding);
         let mut loader = reader::Loader::start(read_plan, Arc::clone(&first_cb));
         let block_start_wall = SystemTime::now();
@@ -370,10 +432,33 @@ pub fn run(
             p.semantics,
         );
         let (au, thr) = metrics::epoch_metrics(&[m]);
-        per_epoch.block(epoch, 1, &timestamp(block_start_wall), &timestamp(block_end_wall), times.end);
-        say("OUTPUT", &format!("Ending block 1 - {steps_done} steps completed in {:.2} s", times.end));
-        say("OUTPUT", &format!("Epoch {epoch} - Block 1 [Training] Accelerator Utilization [AU] (%): {au:.4}"));
-        say("OUTPUT", &format!("Epoch {epoch} - Block 1 [Training] Throughput (samples/second): {:.4}", thr * c as f64));
+        per_epoch.block(
+            epoch,
+            1,
+            &timestamp(block_start_wall),
+            &timestamp(block_end_wall),
+            times.end,
+        );
+        say(
+            "OUTPUT",
+            &format!(
+                "Ending block 1 - {steps_done} steps completed in {:.2} s",
+                times.end
+            ),
+        );
+        say(
+            "OUTPUT",
+            &format!(
+                "Epoch {epoch} - Block 1 [Training] Accelerator Utilization [AU] (%): {au:.4}"
+            ),
+        );
+        say(
+            "OUTPUT",
+            &format!(
+                "Epoch {epoch} - Block 1 [Training] Throughput (samples/second): {:.4}",
+                thr * c as f64
+            ),
+        );
         comm.barrier()?;
         let duration = epoch_start.elapsed().as_secs_f64();
         per_epoch.end_epoch(epoch, &timestamp(SystemTime::now()), duration);
@@ -388,7 +473,10 @@ pub fn run(
             duration_s: duration,
             cache,
         });
-        say("OUTPUT", &format!("Ending epoch {epoch} - {steps_done} steps completed in {duration:.2} s"));
+        say(
+            "OUTPUT",
+            &format!("Ending epoch {epoch} - {steps_done} steps completed in {duration:.2} s"),
+        );
         if epoch < p.epochs {
             sharding.reconfigure(epoch + 1);
             if prewarm {
@@ -404,18 +492,24 @@ pub fn run(
         &output_dir.join(format!("{rank}_output.json")),
         &summary::output_json(&host, host.memory_gb > data_per_host, output_epochs),
     )?;
-    let mine = RankResult { host: host.clone(), epochs: reports.iter().map(|e| (e.au, e.throughput)).collect() };
+    let mine = RankResult {
+        host: host.clone(),
+        epochs: reports.iter().map(|e| (e.au, e.throughput)).collect(),
+    };
     let payload = serde_json::to_vec(&mine).map_err(|e| Error::Other(e.to_string()))?;
     let gathered = comm.gather_bytes(0, &payload)?;
     let mut run_metrics = None;
     if let Some(all) = gathered {
         let results: Vec<RankResult> = all
             .iter()
-            .map(|b| serde_json::from_slice(b).map_err(|e| Error::Other(format!("rank result: {e}"))))
+            .map(|b| {
+                serde_json::from_slice(b).map_err(|e| Error::Other(format!("rank result: {e}")))
+            })
             .collect::<Result<_, _>>()?;
         let per_rank: Vec<Vec<(f64, f64)>> = results.iter().map(|r| r.epochs.clone()).collect();
         let m = metrics::run_metrics(&per_rank, p.record_size(), p.au_threshold);
-        let hosts: Vec<HostSnapshot> = summary::nodes(&results.iter().map(|r| r.host.clone()).collect::<Vec<_>>());
+        let hosts: Vec<HostSnapshot> =
+            summary::nodes(&results.iter().map(|r| r.host.clone()).collect::<Vec<_>>());
         let s = SummaryJson {
             start: timestamp(start_time),
             end: timestamp(end_time),
@@ -430,17 +524,45 @@ pub fn run(
         };
         s.write(output_dir)?;
         summary::write_dlio_config(output_dir, w)?;
-        say("METRIC", "==========================================================");
+        say(
+            "METRIC",
+            "==========================================================",
+        );
         say("METRIC", &format!("Number of Simulated Accelerators: {c}"));
-        say("METRIC", &format!("Training Accelerator Utilization [AU] (%): {:.4} ({:.4})", m.train_au_mean_percentage, m.train_au_stdev_percentage));
-        say("METRIC", &format!("Training Throughput (samples/second): {:.4} ({:.4})", m.train_throughput_mean_samples_per_second, m.train_throughput_stdev_samples_per_second));
-        say("METRIC", &format!("Training I/O Throughput (MiB/second): {:.4} ({:.4})", m.train_io_mean_mb_per_second, m.train_io_stdev_mb_per_second));
-        say("METRIC", "==========================================================");
+        say(
+            "METRIC",
+            &format!(
+                "Training Accelerator Utilization [AU] (%): {:.4} ({:.4})",
+                m.train_au_mean_percentage, m.train_au_stdev_percentage
+            ),
+        );
+        say(
+            "METRIC",
+            &format!(
+                "Training Throughput (samples/second): {:.4} ({:.4})",
+                m.train_throughput_mean_samples_per_second,
+                m.train_throughput_stdev_samples_per_second
+            ),
+        );
+        say(
+            "METRIC",
+            &format!(
+                "Training I/O Throughput (MiB/second): {:.4} ({:.4})",
+                m.train_io_mean_mb_per_second, m.train_io_stdev_mb_per_second
+            ),
+        );
+        say(
+            "METRIC",
+            "==========================================================",
+        );
         summary::write_atomic(&output_dir.join("dlio.log"), log.as_bytes())?;
         run_metrics = Some(m);
     }
     comm.barrier()?;
-    let first_sample_s = first_sample.get().map(|t| t.duration_since(t0).as_secs_f64()).unwrap_or(f64::NAN);
+    let first_sample_s = first_sample
+        .get()
+        .map(|t| t.duration_since(t0).as_secs_f64())
+        .unwrap_or(f64::NAN);
     Ok(RunReport {
         rank,
         ranks: c,
@@ -506,10 +628,18 @@ fn epoch_output(t: &BlockTimes, m: BlockMetrics, host: &HostSnapshot) -> Value {
     e.insert("proc".into(), block(&t.proc));
     e.insert("compute".into(), block(&t.compute));
     e.insert("au".into(), serde_json::json!({ "block1": m.au }));
-    e.insert("throughput".into(), serde_json::json!({ "block1": m.throughput }));
+    e.insert(
+        "throughput".into(),
+        serde_json::json!({ "block1": m.throughput }),
+    );
     e.insert(
         "host_meminfo".into(),
-        Value::Object(host.meminfo.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()),
+        Value::Object(
+            host.meminfo
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        ),
     );
     Value::Object(e)
 }

@@ -7,9 +7,9 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use crate::Error;
 use crate::workload::{Format, Semantics};
@@ -56,9 +56,17 @@ impl Loader {
             let plan = Arc::clone(&plan);
             let stop = Arc::clone(&stop);
             let first_read = Arc::clone(&first_read);
-            handles.push(std::thread::spawn(move || worker(w, &plan, &tx, &stop, &*first_read)));
+            handles.push(std::thread::spawn(move || {
+                worker(w, &plan, &tx, &stop, &*first_read)
+            }));
         }
-        Self { rx, next: 0, batches: plan.batches, stop, handles }
+        Self {
+            rx,
+            next: 0,
+            batches: plan.batches,
+            stop,
+            handles,
+        }
     }
 
     /// The next batch in order, or `None` when the pass is over.
@@ -82,7 +90,13 @@ impl Drop for Loader {
     }
 }
 
-fn worker(w: usize, plan: &ReadPlan, tx: &SyncSender<Batch>, stop: &AtomicBool, first_read: &(dyn Fn() + Send + Sync)) {
+fn worker(
+    w: usize,
+    plan: &ReadPlan,
+    tx: &SyncSender<Batch>,
+    stop: &AtomicBool,
+    first_read: &(dyn Fn() + Send + Sync),
+) {
     let mut buf: Vec<u8> = Vec::new();
     let mut first = w == 0;
     let mut k = w;
@@ -112,7 +126,12 @@ fn worker(w: usize, plan: &ReadPlan, tx: &SyncSender<Batch>, stop: &AtomicBool, 
 }
 
 /// Reads the whole file into `buf` (grown once, reused); returns the bytes read.
-pub fn read_sample(path: &Path, buf: &mut Vec<u8>, semantics: Semantics, format: Format) -> Result<u64, Error> {
+pub fn read_sample(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    semantics: Semantics,
+    format: Format,
+) -> Result<u64, Error> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
     if buf.len() < size + 1 {

@@ -35,15 +35,29 @@ impl Sharding {
         let lists = match p.semantics {
             Semantics::V3 => {
                 let per_rank = num_files / ranks as u64;
-                (0..ranks as u64).map(|r| (0..per_rank).map(|k| r + k * ranks as u64).collect()).collect()
+                (0..ranks as u64)
+                    .map(|r| (0..per_rank).map(|k| r + k * ranks as u64).collect())
+                    .collect()
             }
             Semantics::V2 => vec![(0..num_files).collect()],
         };
-        Self { semantics: p.semantics, ranks, shuffle: p.file_shuffle_on(), seed: p.seed, seed_change_epoch: p.seed_change_epoch, lists, epoch: 0 }
+        Self {
+            semantics: p.semantics,
+            ranks,
+            shuffle: p.file_shuffle_on(),
+            seed: p.seed,
+            seed_change_epoch: p.seed_change_epoch,
+            lists,
+            epoch: 0,
+        }
     }
 
     fn epoch_seed(&self, epoch: u64) -> u64 {
-        if self.seed_change_epoch { self.seed + epoch } else { self.seed }
+        if self.seed_change_epoch {
+            self.seed + epoch
+        } else {
+            self.seed
+        }
     }
 
     /// Advances to `epoch` (1-based; DLIO calls `reconfigure(1)` before training and
@@ -84,19 +98,28 @@ impl Sharding {
     /// sample in v2's sample ranges only when `spf == 1`, so callers map samples with `spf`).
     pub fn files_of(&self, rank: usize, spf: u64) -> Vec<(u64, u64)> {
         match self.semantics {
-            Semantics::V3 => self.lists[rank].iter().flat_map(|&f| (0..spf).map(move |k| (f, k))).collect(),
+            Semantics::V3 => self.lists[rank]
+                .iter()
+                .flat_map(|&f| (0..spf).map(move |k| (f, k)))
+                .collect(),
             Semantics::V2 => {
                 let list = &self.lists[0];
                 let total = list.len() as u64 * spf;
                 let s = total.div_ceil(self.ranks as u64);
-                let (a, b) = ((rank as u64 * s).min(total), ((rank as u64 + 1) * s).min(total));
-                (a..b).map(|g| (list[(g / spf) as usize], g % spf)).collect()
+                let (a, b) = (
+                    (rank as u64 * s).min(total),
+                    ((rank as u64 + 1) * s).min(total),
+                );
+                (a..b)
+                    .map(|g| (list[(g / spf) as usize], g % spf))
+                    .collect()
             }
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::Workload;
@@ -156,7 +179,13 @@ mod tests {
         let mut want: Vec<u64> = (0..10).collect();
         RandomState::new(124).shuffle(&mut want);
         RandomState::new(124).shuffle(&mut want);
-        assert_eq!(s.files_of(0, 1).into_iter().map(|x| x.0).collect::<Vec<_>>(), want);
+        assert_eq!(
+            s.files_of(0, 1)
+                .into_iter()
+                .map(|x| x.0)
+                .collect::<Vec<_>>(),
+            want
+        );
     }
 
     #[test]

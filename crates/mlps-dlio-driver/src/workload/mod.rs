@@ -54,7 +54,9 @@ impl Workload {
             None => format!("{model_stem}_datagen"),
         };
         let text = builtin::yaml(&stem).ok_or_else(|| Error::UnknownWorkload {
-            name: format!("{model} {}", accelerator.unwrap_or("")).trim().to_string(),
+            name: format!("{model} {}", accelerator.unwrap_or(""))
+                .trim()
+                .to_string(),
             known: builtin_names().join(", "),
         })?;
         Self::from_yaml_str(&stem, text)
@@ -64,7 +66,11 @@ impl Workload {
     /// top-level `workload:` key). The config name is the file stem.
     pub fn from_yaml_path(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("workload").to_string();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("workload")
+            .to_string();
         Self::from_yaml_str(&stem, &text).map_err(|e| match e {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
@@ -73,16 +79,25 @@ impl Workload {
 
     /// Parses workload YAML text.
     pub fn from_yaml_str(config_name: &str, text: &str) -> Result<Self, Error> {
-        let mut tree: Value =
-            serde_saphyr::from_str(text).map_err(|e| Error::Config(format!("invalid YAML: {e}")))?;
+        let mut tree: Value = serde_saphyr::from_str(text)
+            .map_err(|e| Error::Config(format!("invalid YAML: {e}")))?;
         if let Some(inner) = tree.get("workload").filter(|v| v.is_object()).cloned() {
             tree = inner;
         }
         if !tree.is_object() {
-            return Err(Error::Config("a workload YAML must be a mapping of sections (model, dataset, reader, ...)".into()));
+            return Err(Error::Config(
+                "a workload YAML must be a mapping of sections (model, dataset, reader, ...)"
+                    .into(),
+            ));
         }
         let params = Params::from_tree(&tree, Semantics::V3)?;
-        Ok(Self { config_name: config_name.to_string(), tree, overrides: Vec::new(), unknown_keys: Vec::new(), params })
+        Ok(Self {
+            config_name: config_name.to_string(),
+            tree,
+            overrides: Vec::new(),
+            unknown_keys: Vec::new(),
+            params,
+        })
     }
 
     /// The typed parameters (DLIO defaults filled in).
@@ -149,7 +164,8 @@ impl Workload {
         let params = Params::from_tree(&tree, semantics)?;
         self.tree = tree;
         self.params = params;
-        self.overrides.extend(pairs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.overrides
+            .extend(pairs.iter().map(|(k, v)| (k.clone(), v.clone())));
         for k in &report.unknown {
             if !self.unknown_keys.contains(k) {
                 self.unknown_keys.push(k.clone());
@@ -172,7 +188,11 @@ fn collect_leaves(v: &Value, prefix: &str, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 if keys::kind_of(&key) == Some(Kind::Any) {
                     continue;
                 }
@@ -207,7 +227,9 @@ fn parse_typed(key: &str, text: &str, kind: Kind) -> Result<Value, Error> {
         }
         Kind::Bool => Value::Bool(parse_bool(t).ok_or_else(|| bad("true or false"))?),
         Kind::Str => Value::String(t.to_string()),
-        Kind::Any => serde_saphyr::from_str::<Value>(t).unwrap_or_else(|_| Value::String(t.to_string())),
+        Kind::Any => {
+            serde_saphyr::from_str::<Value>(t).unwrap_or_else(|_| Value::String(t.to_string()))
+        }
     })
 }
 
@@ -235,7 +257,9 @@ fn set_path(tree: &mut Value, dotted: &str, value: Value) {
             map.insert((*part).to_string(), value);
             return;
         }
-        cur = map.entry((*part).to_string()).or_insert_with(|| Value::Object(Map::new()));
+        cur = map
+            .entry((*part).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 

@@ -130,10 +130,20 @@ impl Distribution {
                 let m = v.unwrap_or(&Value::Null);
                 let ty = m.get("type").and_then(Value::as_str).unwrap_or("normal");
                 match ty {
-                    "uniform" => Self::Uniform { min: num(m, "min").unwrap_or(0.0), max: num(m, "max").unwrap_or(0.0) },
-                    "gamma" => Self::Gamma { shape: num(m, "shape").unwrap_or(1.0), scale: num(m, "scale").unwrap_or(1.0) },
-                    "exponential" => Self::Exponential { scale: num(m, "scale").unwrap_or(1.0) },
-                    "poisson" => Self::Poisson { lam: num(m, "lam").unwrap_or(1.0) },
+                    "uniform" => Self::Uniform {
+                        min: num(m, "min").unwrap_or(0.0),
+                        max: num(m, "max").unwrap_or(0.0),
+                    },
+                    "gamma" => Self::Gamma {
+                        shape: num(m, "shape").unwrap_or(1.0),
+                        scale: num(m, "scale").unwrap_or(1.0),
+                    },
+                    "exponential" => Self::Exponential {
+                        scale: num(m, "scale").unwrap_or(1.0),
+                    },
+                    "poisson" => Self::Poisson {
+                        lam: num(m, "lam").unwrap_or(1.0),
+                    },
                     _ => {
                         let mean = num(m, "mean").unwrap_or(0.0);
                         match num(m, "stdev").or(stdev) {
@@ -144,8 +154,11 @@ impl Distribution {
                 }
             }
             Some(other) => {
-                let mean = as_f64(other)
-                    .ok_or_else(|| Error::Config(format!("train.computation_time: expected a number or mapping, got {other}")))?;
+                let mean = as_f64(other).ok_or_else(|| {
+                    Error::Config(format!(
+                        "train.computation_time: expected a number or mapping, got {other}"
+                    ))
+                })?;
                 match stdev {
                     Some(s) if s > 0.0 => Self::Normal { mean, stdev: s },
                     _ => Self::Constant { mean },
@@ -235,7 +248,9 @@ impl Reader<'_> {
     fn num(&self, key: &str) -> Result<Option<f64>, Error> {
         match get_path(self.0, key) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => as_f64(v).map(Some).ok_or_else(|| Error::Config(format!("{key}: expected a number, got {v}"))),
+            Some(v) => as_f64(v)
+                .map(Some)
+                .ok_or_else(|| Error::Config(format!("{key}: expected a number, got {v}"))),
         }
     }
     fn f64(&self, key: &str, default: f64) -> Result<f64, Error> {
@@ -245,23 +260,30 @@ impl Reader<'_> {
         match self.num(key)? {
             None => Ok(default),
             Some(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u64),
-            Some(v) => Err(Error::Config(format!("{key}: expected a non-negative integer, got {v}"))),
+            Some(v) => Err(Error::Config(format!(
+                "{key}: expected a non-negative integer, got {v}"
+            ))),
         }
     }
     fn i64(&self, key: &str, default: i64) -> Result<i64, Error> {
         match self.num(key)? {
             None => Ok(default),
             Some(v) if v.fract() == 0.0 => Ok(v as i64),
-            Some(v) => Err(Error::Config(format!("{key}: expected an integer, got {v}"))),
+            Some(v) => Err(Error::Config(format!(
+                "{key}: expected an integer, got {v}"
+            ))),
         }
     }
     fn bool(&self, key: &str, default: bool) -> Result<bool, Error> {
         match get_path(self.0, key) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) => parse_bool(s).ok_or_else(|| Error::Config(format!("{key}: expected true/false, got {s}"))),
+            Some(Value::String(s)) => parse_bool(s)
+                .ok_or_else(|| Error::Config(format!("{key}: expected true/false, got {s}"))),
             Some(Value::Number(n)) => Ok(n.as_f64() != Some(0.0)),
-            Some(v) => Err(Error::Config(format!("{key}: expected true/false, got {v}"))),
+            Some(v) => Err(Error::Config(format!(
+                "{key}: expected true/false, got {v}"
+            ))),
         }
     }
     fn opt_str(&self, key: &str) -> Option<String> {
@@ -284,14 +306,27 @@ impl Params {
         let mut parquet_columns = Vec::new();
         if let Some(Value::Array(cols)) = get_path(tree, "dataset.parquet.columns") {
             for (i, c) in cols.iter().enumerate() {
-                let name = c.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("col{i}"));
-                let dtype = c.get("dtype").and_then(Value::as_str).unwrap_or("float32").to_string();
-                let size = c.get("size").and_then(as_f64).map(|v| v.max(1.0) as u64).unwrap_or(1);
+                let name = c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("col{i}"));
+                let dtype = c
+                    .get("dtype")
+                    .and_then(Value::as_str)
+                    .unwrap_or("float32")
+                    .to_string();
+                let size = c
+                    .get("size")
+                    .and_then(as_f64)
+                    .map(|v| v.max(1.0) as u64)
+                    .unwrap_or(1);
                 parquet_columns.push(ColumnSpec { name, dtype, size });
             }
         }
         let stdev = r.num("train.computation_time_stdev")?;
-        let computation_time = Distribution::from_value(get_path(tree, "train.computation_time"), stdev)?;
+        let computation_time =
+            Distribution::from_value(get_path(tree, "train.computation_time"), stdev)?;
         let p = Self {
             semantics,
             model_name: r.str("model.name", "default"),
@@ -301,7 +336,10 @@ impl Params {
             train: r.bool("workflow.train", true)?,
             evaluation: r.bool("workflow.evaluation", false)?,
             checkpoint: r.bool("workflow.checkpoint", false)?,
-            data_folder: r.str("dataset.data_folder", "./data/").trim_end_matches('/').to_string(),
+            data_folder: r
+                .str("dataset.data_folder", "./data/")
+                .trim_end_matches('/')
+                .to_string(),
             format: Format::parse(&format_name),
             format_name,
             num_files_train: r.u64("dataset.num_files_train", 8)?,
@@ -346,10 +384,15 @@ impl Params {
             return Err(Error::Config("reader.batch_size must be at least 1".into()));
         }
         if self.num_samples_per_file == 0 {
-            return Err(Error::Config("dataset.num_samples_per_file must be at least 1".into()));
+            return Err(Error::Config(
+                "dataset.num_samples_per_file must be at least 1".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.au_threshold) {
-            return Err(Error::Config(format!("metric.au must be a fraction in 0..1, got {}", self.au_threshold)));
+            return Err(Error::Config(format!(
+                "metric.au must be a fraction in 0..1, got {}",
+                self.au_threshold
+            )));
         }
         Ok(())
     }
@@ -358,7 +401,10 @@ impl Params {
     /// sum when columns exist (v3), else `record_length_bytes`.
     pub fn record_size(&self) -> f64 {
         if self.semantics == Semantics::V3 && !self.parquet_columns.is_empty() {
-            self.parquet_columns.iter().map(|c| c.size * c.dtype_bytes()).sum::<u64>() as f64
+            self.parquet_columns
+                .iter()
+                .map(|c| c.size * c.dtype_bytes())
+                .sum::<u64>() as f64
         } else {
             self.record_length
         }
@@ -374,7 +420,9 @@ impl Params {
     pub fn effective_read_threads(&self, ranks_per_node: usize) -> usize {
         let t = self.read_threads.max(1) as usize;
         if self.semantics == Semantics::V3 && t == 1 {
-            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let cpus = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             (cpus / ranks_per_node.max(1)).clamp(1, 8)
         } else {
             t
