@@ -149,11 +149,11 @@ fn copy_yaml_dir(src: &Path, dst: &Path) -> Result<usize> {
     let entries = std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))?;
     for entry in entries {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            if let Some(file) = path.file_name() {
-                std::fs::copy(&path, dst.join(file))?;
-                n += 1;
-            }
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && let Some(file) = path.file_name()
+        {
+            std::fs::copy(&path, dst.join(file))?;
+            n += 1;
         }
     }
     if n == 0 {
@@ -219,10 +219,10 @@ fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if let Ok(rel) = path.strip_prefix(dir) {
-                if rel != Path::new("SHA256SUMS") {
-                    out.push(rel.to_path_buf());
-                }
+            } else if let Ok(rel) = path.strip_prefix(dir)
+                && rel != Path::new("SHA256SUMS")
+            {
+                out.push(rel.to_path_buf());
             }
         }
     }

@@ -229,6 +229,9 @@ pub fn validate_submission(root: &Path, edition: Option<&str>) -> Vec<Finding> {
         image_hash_cache: HashMap::new(),
         declared_editions: BTreeSet::new(),
         system_cache: HashMap::new(),
+        errored: Default::default(),
+        linted: Default::default(),
+        notices: Default::default(),
     };
     if !root.is_dir() {
         v.err("2.1.1", root, "submission root is not a directory");
@@ -544,6 +547,10 @@ struct V {
     image_hash_cache: HashMap<PathBuf, Result<(String, String), String>>,
     declared_editions: BTreeSet<(String, PathBuf)>,
     system_cache: HashMap<PathBuf, Option<Value>>,
+    /// paths that already carry an error / a string-number lint, and stub notices given
+    errored: std::collections::HashSet<PathBuf>,
+    linted: std::collections::HashSet<PathBuf>,
+    notices: std::collections::HashSet<String>,
 }
 
 /// Context of one workload.
@@ -567,6 +574,12 @@ impl Ctx {
 
 impl V {
     fn push(&mut self, sev: Severity, id: &str, path: &Path, msg: &str) {
+        if sev == Severity::Error {
+            self.errored.insert(path.to_path_buf());
+        }
+        if msg.contains("is a string") {
+            self.linted.insert(path.to_path_buf());
+        }
         self.findings.push(Finding {
             id: id.to_string(),
             name: rule_name(id).to_string(),
@@ -575,6 +588,7 @@ impl V {
             message: msg.to_string(),
         });
     }
+
     fn err(&mut self, id: &str, path: &Path, msg: &str) {
         self.push(Severity::Error, id, path, msg)
     }
@@ -1316,7 +1330,7 @@ impl V {
             for (p, m) in probs {
                 self.err("3.3.1", &p, &format!("DATASIZE-MALFORMED: {m}"));
             }
-            self.json_scan(&l.dir, &l.files);
+            self.json_scan(&l.dir, &l.files, Some(&l));
             if l.metadata_files.is_empty() {
                 self.err(
                     "3.3.1",
@@ -1336,7 +1350,7 @@ impl V {
             for (p, m) in probs {
                 self.err("2.1.14", &p, &m);
             }
-            self.json_scan(&l.dir, &l.files);
+            self.json_scan(&l.dir, &l.files, Some(&l));
             self.required_files(
                 &l,
                 "2.1.14",
@@ -1364,7 +1378,7 @@ impl V {
                     );
                 }
             }
-            self.json_scan(&l.dir, &l.files);
+            self.json_scan(&l.dir, &l.files, Some(&l));
             self.required_files(&l, "2.1.19", "2.1.20", &self.ed.run_required_files.clone());
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
@@ -1983,17 +1997,11 @@ impl V {
     /// JSON-01: every JSON file of a leaf must parse; numbers stored as strings are flagged
     /// (warning in DLIO's summary, info elsewhere). `parameters`/`override_parameters` and
     /// `args.params` legitimately hold strings (overrides), as do DLIO's per-epoch `duration`s.
-    fn json_scan(&mut self, dir: &Path, files: &BTreeSet<String>) {
+    fn json_scan(&mut self, dir: &Path, files: &BTreeSet<String>, leaf: Option<&Leaf>) {
         let is_leaf = dir
             .file_name()
             .is_some_and(|n| is_timestamp_dir(&n.to_string_lossy()));
-        if is_leaf
-            && !files.contains("mlpstorage.log")
-            && !self
-                .findings
-                .iter()
-                .any(|x| x.id == "2.29" && x.path == dir)
-        {
+        if is_leaf && !files.contains("mlpstorage.log") {
             self.info("2.29", dir, "mlpstorage.log not present in the leaf");
         }
         for f in files.iter().filter(|f| f.ends_with(".json")) {
@@ -2004,14 +2012,23 @@ impl V {
             {
                 continue;
             }
-            match lenient::read_json(&p) {
+            let parsed = match leaf {
+                Some(l) if Some(f) == l.metadata_files.first() && l.metadata.is_some() => {
+                    Ok(l.metadata.clone().unwrap_or_default())
+                }
+                Some(l)
+                    if f.ends_with("summary.json")
+                        && l.summary.is_some()
+                        && (f == "summary.json" || !l.files.contains("summary.json")) =>
+                {
+                    Ok(l.summary.clone().unwrap_or_default())
+                }
+                _ => lenient::read_json(&p),
+            };
+            match parsed {
                 Err(e) if e.starts_with("pruned") => {}
                 Err(e) => {
-                    if !self
-                        .findings
-                        .iter()
-                        .any(|x| x.path == p && x.severity == Severity::Error)
-                    {
+                    if !self.errored.contains(&p) {
                         self.err("JSON-01", &p, &e);
                     }
                 }
@@ -2029,11 +2046,7 @@ impl V {
                             "{} numeric value(s) stored as strings, e.g. {k}",
                             hits.len()
                         );
-                        if !self
-                            .findings
-                            .iter()
-                            .any(|x| x.path == p && x.message.contains("is a string"))
-                        {
+                        if !self.linted.contains(&p) {
                             self.push(sev, "JSON-01", &p, &msg);
                         }
                     }
@@ -2043,11 +2056,7 @@ impl V {
     }
 
     fn checksum_notice(&mut self, p: &Path, id: &str) {
-        if !self
-            .findings
-            .iter()
-            .any(|f| f.id == id && f.message.starts_with("reference checksum"))
-        {
+        if self.notices.insert(id.to_string()) {
             self.warn(id, p, "reference checksum table is empty; upstream digest comparison skipped (self-consistency is checked by CHECK-02)");
         }
     }
@@ -2068,7 +2077,7 @@ impl V {
             return;
         }
         let fs: BTreeSet<String> = ["results.json".to_string()].into_iter().collect();
-        self.json_scan(dir, &fs);
+        self.json_scan(dir, &fs, None);
         let j = match lenient::read_json(&p) {
             Ok(j) => j,
             Err(e) => {
@@ -2170,7 +2179,7 @@ impl V {
                     );
                 }
             }
-            self.json_scan(&l.dir, &l.files);
+            self.json_scan(&l.dir, &l.files, Some(&l));
             self.required_files(
                 &l,
                 "2.1.25",
@@ -2618,7 +2627,7 @@ impl V {
         };
         if let Some((gl, _)) = &dg {
             let (d, f) = (gl.dir.clone(), gl.files.clone());
-            self.json_scan(&d, &f);
+            self.json_scan(&d, &f, None);
             let ptr = self.code_image(gl, ctx);
             self.provenance(gl, ptr.as_deref(), ctx.closed());
             if gl.summary.is_none() {
@@ -2657,7 +2666,7 @@ impl V {
                     "vector_database leaf lacks its vector_database_<ts>_metadata.json",
                 );
             }
-            self.json_scan(&l.dir, &l.files);
+            self.json_scan(&l.dir, &l.files, Some(&l));
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
             let s = vdb_summary(&l);
@@ -2941,7 +2950,7 @@ impl V {
                     "kv_cache leaf lacks its kv_cache_<ts>_metadata.json",
                 );
             }
-            self.json_scan(&l.dir, &l.files);
+            self.json_scan(&l.dir, &l.files, Some(&l));
             let ptr = self.code_image(&l, ctx);
             self.provenance(&l, ptr.as_deref(), ctx.closed());
             self.kv_leaf(&l, ctx);

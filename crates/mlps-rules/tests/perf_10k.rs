@@ -58,3 +58,12 @@ fn validate_10k_leaves_under_5s() {
         start.elapsed().as_secs_f64()
     );
 }
+
+/// user+sys CPU seconds of this process (Linux /proc/self/stat, clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}

@@ -328,3 +328,37 @@ pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
         }
     }
 }
+
+/// Splits `KEY=VALUE` tokens (already checked by `params::check_params`) into pairs.
+pub fn split_params(tokens: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    tokens
+        .iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(crate::exit::CliError::usage(format!(
+                "error: --params expects KEY=VALUE, got {t:?}"
+            ))
+            .into()),
+        })
+        .collect()
+}
+
+/// Runs `work` while a watcher thread copies the CLI's SIGINT/SIGTERM flag into `cancel`, the
+/// flag the engines poll; the watcher ends with `work`.
+pub fn watch_interrupt<T>(ctx: &RunContext, cancel: &AtomicBool, work: impl FnOnce() -> T) -> T {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if ctx.interrupted() {
+                    cancel.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let out = work();
+        done.store(true, Ordering::SeqCst);
+        out
+    })
+}
