@@ -132,7 +132,19 @@ impl LocalComm {
         T: Send,
         F: Fn(LocalComm) -> T + Sync,
     {
-        let comms = Self::create(n);
+        Self::run_with_timeout(n, DEFAULT_COLLECTIVE_TIMEOUT, f)
+    }
+
+    /// As [`LocalComm::run`], with collectives that give up after `timeout` of waiting for a
+    /// live peer (a rank that panics or returns fails the others at once, whatever the timeout).
+    /// Workloads whose ranks legitimately spend long stretches apart (a checkpoint write of many
+    /// GiB) need a timeout longer than their longest such stretch.
+    pub fn run_with_timeout<T, F>(n: usize, timeout: Duration, f: F) -> Vec<Result<T, String>>
+    where
+        T: Send,
+        F: Fn(LocalComm) -> T + Sync,
+    {
+        let comms = Self::create_with_timeout(n, timeout);
         let f = &f;
         std::thread::scope(|s| {
             let handles: Vec<_> = comms.into_iter().map(|c| s.spawn(move || f(c))).collect();

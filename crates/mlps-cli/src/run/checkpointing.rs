@@ -84,7 +84,7 @@ pub fn run(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Outcome
             ..RunOptions::default()
         };
         let n = spec.num_processes as usize;
-        LocalComm::run(n, |comm| {
+        LocalComm::run_with_timeout(n, super::RANK_WAIT_LIMIT, |comm| {
             checkpoint::run(&spec, &opts, &comm, &ctx.leaf_dir)
         })
     });

@@ -329,6 +329,11 @@ pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
     }
 }
 
+/// How long a rank (a thread of this process) waits at a collective for a live peer. A rank that
+/// fails or panics ends the job at once; this limit only catches a peer stuck in the kernel, and
+/// must exceed the longest stretch ranks legitimately spend apart (one checkpoint file write).
+pub const RANK_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Splits `KEY=VALUE` tokens (already checked by `params::check_params`) into pairs.
 pub fn split_params(tokens: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     tokens
