@@ -1039,6 +1039,16 @@ fn utilities() -> Vec<Command> {
                         "all",
                         "requirements.txt and requirements-full.txt",
                     ))
+                    .arg(flag(
+                        "torch_cpu",
+                        "torch-cpu",
+                        "resolve PyTorch from the CPU-only index",
+                    ))
+                    .arg(flag(
+                        "tool",
+                        "tool",
+                        "write a tool lock (binary hash, workload hashes, system tools) instead",
+                    ))
                     .arg(results_dir_only()),
             )
             .subcommand(
@@ -1056,6 +1066,10 @@ fn utilities() -> Vec<Command> {
                         "missing packages are fine",
                     ))
                     .arg(flag("strict", "strict", "fail on any difference"))
+                    .arg(
+                        opt("python", "python", "interpreter whose packages are checked")
+                            .default_value("python3"),
+                    )
                     .arg(results_dir_only()),
             ),
         Command::new("config")

@@ -506,6 +506,16 @@ pub fn benchmark(
             log.error("interrupted (SIGINT/SIGTERM); metadata written");
             code = ExitCode::Interrupted;
         }
+        let parameters = outcome
+            .parameters
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let provenance_file = match stamp_provenance(&leaf.path, family.dir_name(), &parameters) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                log.warning(&format!("provenance.json not written: {e}"));
+                None
+            }
+        };
         let meta = RunMetadata {
             benchmark_type: family.dir_name().into(),
             model: Some(model.clone()),
@@ -514,9 +524,7 @@ pub fn benchmark(
             num_processes: r.get("num_processes").as_i64(),
             accelerator: r.str("accelerator_type").map(str::to_string),
             result_dir: leaf.path.display().to_string(),
-            parameters: outcome
-                .parameters
-                .unwrap_or_else(|| Value::Object(Map::new())),
+            parameters,
             override_parameters: outcome.override_parameters,
             yaml_params: outcome.yaml_params,
             system_info: outcome.system_info,
@@ -530,7 +538,7 @@ pub fn benchmark(
             exit_status: Some(code.code() as i64),
             invocation_start_time: Some(inv.start_iso()),
             invocation_end_time: Some(iso(Utc::now())),
-            provenance_file: None,
+            provenance_file,
             datagen_manifest_file: None,
             extra: outcome.extra,
         };
@@ -553,6 +561,31 @@ pub fn benchmark(
     }
     log.recap();
     Ok(final_code)
+}
+
+/// Writes the leaf's `provenance.json` (tool identity, rules edition, core-config hash of the
+/// effective parameters) and returns its file name for the metadata's `provenance_file`.
+fn stamp_provenance(
+    leaf: &std::path::Path,
+    family: &str,
+    parameters: &Value,
+) -> anyhow::Result<String> {
+    let binary_sha256 = mlps_lock::current_exe_sha256().ok();
+    let stamp = mlps_lock::Provenance::for_run(&mlps_lock::RunStampInput {
+        tool_name: "mlpstorage",
+        tool_version: env!("CARGO_PKG_VERSION"),
+        git_sha: option_env!("MLPS_GIT_SHA"),
+        binary_sha256: binary_sha256.as_deref(),
+        rules_edition: "3.0",
+        family,
+        parameters,
+        storage_library: None,
+    })?;
+    let path = stamp.write_to_leaf(leaf)?;
+    Ok(path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "provenance.json".into()))
 }
 
 fn module_of(f: Family) -> &'static str {

@@ -292,6 +292,7 @@ pub struct KvCacheArgs {
 
 /// Calls the one function for (benchmark, command).
 pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
+    verify_lockfile_gate(ctx)?;
     let cmd = ctx.command.as_str();
     match ctx.family {
         Family::Training => {
@@ -366,4 +367,58 @@ pub fn watch_interrupt<T>(ctx: &RunContext, cancel: &AtomicBool, work: impl FnOn
         done.store(true, Ordering::SeqCst);
         out
     })
+}
+
+/// `--verify-lockfile PATH`: the installed Python packages (of `python3`, or
+/// `$MLPSTORAGE_PYTHON`) must match the lockfile before anything runs; missing packages are
+/// tolerated as in the reference. A tool lock (from `lockfile generate --tool`) is checked
+/// against this binary and host instead.
+fn verify_lockfile_gate(ctx: &RunContext) -> anyhow::Result<()> {
+    let Some(path) = ctx.args.get("verify_lockfile").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(path);
+    let fail = |msg: String| -> anyhow::Error {
+        crate::exit::CliError::new(crate::exit::ExitCode::Failure, msg).into()
+    };
+    if !path.exists() {
+        return Err(fail(format!(
+            "Lockfile not found: {} (check --verify-lockfile; generate one with: mlpstorage lockfile generate)",
+            path.display()
+        )));
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    if text.trim_start().starts_with('{') {
+        let expected = mlps_lock::ToolLock::read(path)?;
+        let report = expected.verify(&tools::current_tool_lock()?);
+        if !report.passed() {
+            return Err(fail(format!(
+                "Tool lock mismatch detected:\n{}",
+                report.render()
+            )));
+        }
+        ctx.log
+            .info(&format!("Tool lock verified ({} items)", report.checked));
+        return Ok(());
+    }
+    let python = std::env::var_os("MLPSTORAGE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let options = mlps_lock::VerifyOptions {
+        allow_missing: true,
+        ..Default::default()
+    };
+    let report = tools::verify_python_lockfile(path, &python, &options)?;
+    if !report.passed() {
+        let fixes = report.fix_commands(path, Some(&python)).join("\n  ");
+        return Err(fail(format!(
+            "Package version mismatch detected:\n{}\nTo fix:\n  {fixes}",
+            report.render(path)
+        )));
+    }
+    ctx.log.info(&format!(
+        "Package validation passed ({} packages verified)",
+        report.matched()
+    ));
+    Ok(())
 }

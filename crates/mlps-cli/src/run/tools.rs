@@ -2,12 +2,12 @@
 //! function each. Stubs until those engines are wired in; replace the body, keep the signature.
 //! They return the process exit code on success (`validate`: 0 all pass, 1 any violation).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use super::not_available;
-use crate::exit::ExitCode;
+use crate::exit::{CliError, ExitCode};
 use crate::log::Logger;
 
 /// What a utility command gets from the CLI.
@@ -32,14 +32,161 @@ pub fn reportgen(_ctx: &ToolContext) -> anyhow::Result<ExitCode> {
     not_available("reports reportgen")
 }
 
-/// `mlpstorage lockfile generate`.
-pub fn lockfile_generate(_ctx: &ToolContext) -> anyhow::Result<ExitCode> {
-    not_available("lockfile generate")
+/// `mlpstorage lockfile generate`: a Python lockfile through `uv pip compile`, or with `--tool`
+/// the tool lock of this binary, its embedded workloads and the system tools a run uses.
+pub fn lockfile_generate(ctx: &ToolContext) -> anyhow::Result<ExitCode> {
+    let output = PathBuf::from(arg_str(ctx, "output").unwrap_or("requirements.txt"));
+    if arg_flag(ctx, "tool") {
+        let lock = current_tool_lock()?;
+        lock.write(&output)?;
+        println!("Generated tool lock: {}", output.display());
+        return Ok(ExitCode::Success);
+    }
+    let input = PathBuf::from(arg_str(ctx, "pyproject").unwrap_or("pyproject.toml"));
+    if !input.exists() {
+        return Err(CliError::new(
+            ExitCode::FileNotFound,
+            format!(
+                "pyproject.toml not found: {} (pass --pyproject PATH to a pyproject.toml or requirements.in)",
+                input.display()
+            ),
+        )
+        .into());
+    }
+    let mut opts = mlps_lock::GenerateOptions::new(&input, &output);
+    opts.python_version = arg_str(ctx, "python_version").map(str::to_string);
+    opts.exclude_newer = arg_str(ctx, "exclude_newer").map(str::to_string);
+    opts.torch_cpu = arg_flag(ctx, "torch_cpu");
+    opts.generate_hashes = true;
+    opts.extras = arg_list(ctx, "extra");
+    let runs: Vec<(&str, mlps_lock::GenerateOptions)> = if arg_flag(ctx, "all") {
+        let mut full = opts.clone();
+        full.output = output.with_file_name("requirements-full.txt");
+        full.extras.push("full".into());
+        vec![("base ", opts), ("full ", full)]
+    } else {
+        vec![("", opts)]
+    };
+    for (label, o) in runs {
+        match mlps_lock::generate(&o) {
+            Ok(_) => println!("Generated {label}lockfile: {}", o.output.display()),
+            Err(mlps_lock::LockError::UvMissing) => {
+                return Err(CliError::new(
+                    ExitCode::Failure,
+                    "uv is not installed. Install with: pip install uv",
+                )
+                .into());
+            }
+            Err(e) => {
+                return Err(CliError::new(
+                    ExitCode::Failure,
+                    format!("Lockfile generation failed: {e}"),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(ExitCode::Success)
 }
 
-/// `mlpstorage lockfile verify`.
-pub fn lockfile_verify(_ctx: &ToolContext) -> anyhow::Result<ExitCode> {
-    not_available("lockfile verify")
+/// `mlpstorage lockfile verify`: the installed packages of `--python` against a requirements
+/// lockfile, or this host against a tool lock (a JSON file written by `generate --tool`).
+pub fn lockfile_verify(ctx: &ToolContext) -> anyhow::Result<ExitCode> {
+    let path = PathBuf::from(arg_str(ctx, "lockfile").unwrap_or("requirements.txt"));
+    if !path.exists() {
+        return Err(CliError::new(
+            ExitCode::FileNotFound,
+            format!(
+                "Lockfile not found: {}\nGenerate a lockfile with: mlpstorage lockfile generate",
+                path.display()
+            ),
+        )
+        .into());
+    }
+    if is_tool_lock(&path) {
+        let expected = mlps_lock::ToolLock::read(&path)?;
+        let report = expected.verify(&current_tool_lock()?);
+        println!("{}", report.render());
+        return Ok(if report.passed() {
+            ExitCode::Success
+        } else {
+            ExitCode::Failure
+        });
+    }
+    let python = PathBuf::from(arg_str(ctx, "python").unwrap_or("python3"));
+    let mut options = mlps_lock::VerifyOptions {
+        allow_missing: arg_flag(ctx, "allow_missing"),
+        ..Default::default()
+    };
+    options
+        .skip
+        .extend(arg_list(ctx, "skip").into_iter().map(|s| s.to_lowercase()));
+    let report = verify_python_lockfile(&path, &python, &options)?;
+    println!("{}", report.render(&path));
+    if report.passed() {
+        return Ok(ExitCode::Success);
+    }
+    println!("\nTo fix:");
+    for c in report.fix_commands(&path, Some(&python)) {
+        println!("  {c}");
+    }
+    Ok(ExitCode::Failure)
+}
+
+/// Reads the lockfile and the interpreter's installed distributions and compares them.
+pub fn verify_python_lockfile(
+    lockfile: &Path,
+    python: &Path,
+    options: &mlps_lock::VerifyOptions,
+) -> anyhow::Result<mlps_lock::VerifyReport> {
+    let lock = mlps_lock::Lockfile::read(lockfile)?;
+    let env = mlps_lock::InstalledEnv::from_python(python)?;
+    Ok(mlps_lock::verify(&lock, &env, options))
+}
+
+/// The tool lock of the running binary: its hash, the embedded workload definitions and the
+/// versions of the system tools a run may call.
+pub fn current_tool_lock() -> anyhow::Result<mlps_lock::ToolLock> {
+    let identity = mlps_lock::ToolIdentity {
+        name: "mlpstorage".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        binary_sha256: mlps_lock::current_exe_sha256()?,
+    };
+    let workloads = mlps_dlio_driver::workload::BUILTIN
+        .iter()
+        .map(|(name, text)| (*name, text.as_bytes()));
+    Ok(mlps_lock::ToolLock::capture(
+        identity,
+        workloads,
+        &["mpirun", "fio"],
+    ))
+}
+
+fn is_tool_lock(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.trim_start().starts_with('{') && t.contains(mlps_lock::tool_lock::TOOL_LOCK_SCHEMA)
+        })
+        .unwrap_or(false)
+}
+
+fn arg_str<'a>(ctx: &'a ToolContext, key: &str) -> Option<&'a str> {
+    ctx.args.get(key).and_then(Value::as_str)
+}
+
+fn arg_flag(ctx: &ToolContext, key: &str) -> bool {
+    ctx.args.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn arg_list(ctx: &ToolContext, key: &str) -> Vec<String> {
+    match ctx.args.get(key) {
+        Some(Value::Array(v)) => v
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// `mlpstorage rules-coverage`.
