@@ -125,7 +125,12 @@ fn worker(
     }
 }
 
-/// Reads the whole file into `buf` (grown once, reused); returns the bytes read.
+/// Read size for whole-file reads that are not parsed: the data is counted, not kept, so a small
+/// fixed buffer is reused (no page faults or reallocation for 100+ MB files, cache-resident copies).
+const CHUNK: usize = 4 << 20;
+
+/// Reads the whole file (`buf` is reused and grows only when a v2 npz must be held whole for
+/// parsing); returns the bytes read.
 pub fn read_sample(
     path: &Path,
     buf: &mut Vec<u8>,
@@ -134,21 +139,31 @@ pub fn read_sample(
 ) -> Result<u64, Error> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
-    if buf.len() < size + 1 {
-        buf.resize(size + 1, 0);
+    let whole = semantics == Semantics::V2 && format == Format::Npz;
+    let want = if whole {
+        size + 1
+    } else {
+        size.clamp(1, CHUNK)
+    };
+    if buf.len() < want {
+        buf.resize(want, 0);
     }
     let mut got = 0usize;
     loop {
-        let n = f.read(&mut buf[got..]).map_err(|e| Error::io(path, e))?;
+        let at = if whole { got } else { 0 };
+        if whole && got == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = f.read(&mut buf[at..]).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
         got += n;
-        if got == buf.len() {
-            buf.resize(buf.len() * 2, 0);
+        if !whole && got == size {
+            break; // the whole file is read; skip the extra read that would return EOF
         }
     }
-    if semantics == Semantics::V2 && format == Format::Npz {
+    if whole {
         crate::formats::parse_npz(path, &buf[..got])?;
     }
     Ok(got as u64)
