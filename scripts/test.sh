@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 say() { printf '\n== %s\n' "$*"; }
 
 # System packages the test suite uses. Tests that need a missing one print "SKIP: <reason>".
-NEEDED_PKGS=(fio openmpi-bin libopenmpi-dev libclang-dev openssh-server python3-numpy)
+NEEDED_PKGS=(build-essential pkg-config libssl-dev zlib1g-dev fio openmpi-bin libopenmpi-dev libclang-dev
+             openssh-server openssh-client python3-venv python3-numpy)
 ensure_packages() {
     local missing=()
     for p in "${NEEDED_PKGS[@]}"; do
@@ -24,6 +25,10 @@ ensure_packages() {
     fi
 }
 ensure_packages
+# uv lets the lockfile-generation test run instead of skipping (PyPI is reachable from CI).
+if ! command -v uv >/dev/null && command -v python3 >/dev/null; then
+    python3 -m pip install -q uv 2>/dev/null || echo "NOTE: pip install uv failed; the uv test will SKIP"
+fi
 
 export CARGO_TERM_COLOR=never
 say "cargo fmt --check"
