@@ -357,7 +357,7 @@ pub fn check_checkpointing_run(rp: &RunParams, edition: &Edition) -> Verdict {
     let np = rp.num_processes.unwrap_or(0);
     if np == closed_gpus {
         // pass
-    } else if np > 0 && np % gpu_per_dp == 0 {
+    } else if np > 0 && np.is_multiple_of(gpu_per_dp) {
         issues.push(Issue::new(Category::Open, format!("{np} processes qualifies for OPEN only — re-run with the 'open' positional (CLOSED requires {closed_gpus}, Rules 4.6.1)")).param("num_processes").expected(closed_gpus).actual(np));
     } else {
         issues.push(Issue::new(Category::Invalid, format!("{np} processes is neither the CLOSED count {closed_gpus} (Rules 4.6.1) nor a positive multiple of {gpu_per_dp} (TPxPP, Rules 4.6.4)")).param("num_processes").expected(format!("{closed_gpus} or a multiple of {gpu_per_dp}")).actual(np));
@@ -395,15 +395,16 @@ pub fn check_checkpointing_run(rp: &RunParams, edition: &Edition) -> Verdict {
             "checkpoint.num_checkpoints_write",
             "checkpoint.num_checkpoints_read",
         ] {
-            if let Some(n) = param_u64(rp, k) {
-                if n != 0 && n != 10 {
-                    issues.push(
-                        Issue::new(Category::Open, format!("{k} must be 10 or 0 in CLOSED"))
-                            .param(k)
-                            .expected("10 or 0")
-                            .actual(n),
-                    );
-                }
+            if let Some(n) = param_u64(rp, k)
+                && n != 0
+                && n != 10
+            {
+                issues.push(
+                    Issue::new(Category::Open, format!("{k} must be 10 or 0 in CLOSED"))
+                        .param(k)
+                        .expected("10 or 0")
+                        .actual(n),
+                );
             }
         }
     }
@@ -435,7 +436,9 @@ pub fn check_vectordb_run(rp: &RunParams, edition: &Edition) -> Verdict {
 
 /// KV-cache CLOSED Options (Rules Table KVCache-1):
 /// (option, model, num_users, duration, gpu_mem_gb, cpu_mem_gb, max_concurrent_allocs, generation_mode).
-pub const KVCACHE_OPTIONS: [(u32, &str, u64, u64, f64, f64, u64, &str); 3] = [
+/// One row of Table KVCache-1.
+pub type KvOption = (u32, &'static str, u64, u64, f64, f64, u64, &'static str);
+pub const KVCACHE_OPTIONS: [KvOption; 3] = [
     (1, "llama3.1-8b", 200, 300, 0.0, 0.0, 16, "none"),
     (2, "llama3.1-8b", 100, 300, 0.0, 4.0, 16, "none"),
     (3, "llama3.1-70b-instruct", 70, 300, 0.0, 0.0, 4, "none"),
@@ -461,18 +464,18 @@ pub fn check_kvcache_run(rp: &RunParams, edition: &Edition) -> Verdict {
                 ("trials", trials),
                 ("inter_option_delay", delay),
             ] {
-                if let Some(v) = a(k) {
-                    if v != want as f64 {
-                        issues.push(
-                            Issue::new(
-                                Category::Invalid,
-                                format!("CLOSED kv-cache locks {k} to {want}"),
-                            )
-                            .param(k)
-                            .expected(want)
-                            .actual(v),
-                        );
-                    }
+                if let Some(v) = a(k)
+                    && v != want as f64
+                {
+                    issues.push(
+                        Issue::new(
+                            Category::Invalid,
+                            format!("CLOSED kv-cache locks {k} to {want}"),
+                        )
+                        .param(k)
+                        .expected(want)
+                        .actual(v),
+                    );
                 }
             }
         }
@@ -520,35 +523,34 @@ pub fn check_kvcache_run(rp: &RunParams, edition: &Edition) -> Verdict {
                     .actual(model),
             );
         }
-        if let Some(u) = a("num_users") {
-            if u < 1.0 {
-                issues.push(
-                    Issue::new(Category::Invalid, "num_users must be >= 1")
-                        .param("num_users")
-                        .actual(u),
-                );
-            }
+        if let Some(u) = a("num_users")
+            && u < 1.0
+        {
+            issues.push(
+                Issue::new(Category::Invalid, "num_users must be >= 1")
+                    .param("num_users")
+                    .actual(u),
+            );
         }
-        if let Some(d) = a("duration") {
-            if d < 30.0 {
-                issues.push(
-                    Issue::new(Category::Invalid, "duration must be at least 30 s")
-                        .param("duration")
-                        .expected(">= 30")
-                        .actual(d),
-                );
-            }
+        if let Some(d) = a("duration")
+            && d < 30.0
+        {
+            issues.push(
+                Issue::new(Category::Invalid, "duration must be at least 30 s")
+                    .param("duration")
+                    .expected(">= 30")
+                    .actual(d),
+            );
         }
         if let Some(g) = get_text(&rp.args, "generation_mode")
             .or_else(|| get_text(&rp.params, "generation_mode"))
+            && !["none", "fast", "realistic"].contains(&g.as_str())
         {
-            if !["none", "fast", "realistic"].contains(&g.as_str()) {
-                issues.push(
-                    Issue::new(Category::Invalid, format!("unknown generation mode {g}"))
-                        .param("generation_mode")
-                        .actual(g),
-                );
-            }
+            issues.push(
+                Issue::new(Category::Invalid, format!("unknown generation mode {g}"))
+                    .param("generation_mode")
+                    .actual(g),
+            );
         }
     }
     Verdict::from_issues(issues)
@@ -730,6 +732,7 @@ pub fn check_checkpointing_submission(runs: &[RunSummary], _edition: &Edition) -
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

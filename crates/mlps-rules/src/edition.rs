@@ -308,6 +308,7 @@ pub fn checkpoint_reference_yaml(model: &str) -> Option<serde_json::Value> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     #[test]

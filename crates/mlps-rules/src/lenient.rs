@@ -54,10 +54,7 @@ pub fn get<'a>(v: &'a Value, dotted: &str) -> Option<&'a Value> {
     if let Some(x) = v.get(dotted) {
         return Some(x);
     }
-    let (head, rest) = match dotted.split_once('.') {
-        Some(p) => p,
-        None => return None,
-    };
+    let (head, rest) = dotted.split_once('.')?;
     get(v.get(head)?, rest)
 }
 
@@ -108,10 +105,10 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
     if let (Some(x), Some(y)) = (num(a), num(b)) {
         return (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0);
     }
-    if matches!(a, Value::Bool(_)) || matches!(b, Value::Bool(_)) {
-        if let (Some(x), Some(y)) = (boolish(a), boolish(b)) {
-            return x == y;
-        }
+    if (matches!(a, Value::Bool(_)) || matches!(b, Value::Bool(_)))
+        && let (Some(x), Some(y)) = (boolish(a), boolish(b))
+    {
+        return x == y;
     }
     match (a, b) {
         (Value::String(x), Value::String(y)) => x.trim() == y.trim(),
@@ -235,6 +232,7 @@ pub fn mean(xs: &[f64]) -> Option<f64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -63,7 +63,7 @@ impl Md5 {
             ]);
         }
         let [mut a, mut b, mut c, mut d] = self.state;
-        for i in 0..64 {
+        for (i, s) in S.iter().enumerate() {
             let (f, g) = match i / 16 {
                 0 => ((b & c) | (!b & d), i),
                 1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
@@ -74,7 +74,7 @@ impl Md5 {
             a = d;
             d = c;
             c = b;
-            b = b.wrapping_add(f2.rotate_left(S[i]));
+            b = b.wrapping_add(f2.rotate_left(*s));
         }
         self.state[0] = self.state[0].wrapping_add(a);
         self.state[1] = self.state[1].wrapping_add(b);
@@ -107,6 +107,7 @@ pub fn md5_hex(data: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     #[test]

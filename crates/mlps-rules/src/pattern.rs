@@ -75,6 +75,7 @@ pub fn search(pattern: &str, name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::search;
     #[test]

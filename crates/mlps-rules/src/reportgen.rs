@@ -5,7 +5,7 @@ use crate::checkers::{
     RunParams, RunSummary, check_checkpointing_submission, check_run, check_training_submission,
 };
 use crate::edition::{Edition, Layout, llm_allowed_values};
-use crate::lenient::{self, get_num, get_text, get_uint, is_timestamp_dir, mean};
+use crate::lenient::{self, get_num, get_text, is_timestamp_dir, mean};
 use crate::validate::{Leaf, csv_cell, list, load_leaf, recall_value, vdb_summary};
 use crate::verdict::{Category, Verdict};
 use serde::Serialize;
@@ -243,10 +243,10 @@ pub fn generate_scoped(results_dir: &Path, scope: Option<(&str, &str, &str)>) ->
     for (wdir, (family, mut leaves)) in groups {
         leaves.sort();
         let loc = locate(&wdir);
-        if let Some((d, o, s)) = scope {
-            if !loc.division.eq_ignore_ascii_case(d) || loc.org != o || loc.system != s {
-                continue;
-            }
+        if let Some((d, o, s)) = scope
+            && (!loc.division.eq_ignore_ascii_case(d) || loc.org != o || loc.system != s)
+        {
+            continue;
         }
         let loaded: Vec<Leaf> = leaves.iter().map(|l| load_leaf(l).0).collect();
         let ed_id = loaded
@@ -1040,10 +1040,6 @@ fn kvcache(
         path: wdir.to_path_buf(),
         metrics,
         issues,
-    })
-    .map(|t| {
-        let _ = get_uint;
-        t
     })
 }
 

@@ -230,7 +230,6 @@ pub fn validate_submission(root: &Path, edition: Option<&str>) -> Vec<Finding> {
         declared_editions: BTreeSet::new(),
         system_cache: HashMap::new(),
         errored: Default::default(),
-        linted: Default::default(),
         notices: Default::default(),
     };
     if !root.is_dir() {
@@ -487,56 +486,6 @@ pub(crate) fn load_leaf(dir: &Path) -> (Leaf, Vec<(PathBuf, String)>) {
     (leaf, problems)
 }
 
-/// Numeric fields that DLIO writes as numbers; a string there means the file was hand-edited or
-/// re-serialised (reviewers flagged "numbers stored as strings").
-fn summary_string_numbers(summary: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some(o) = summary.as_object() else {
-        return out;
-    };
-    for (k, v) in o {
-        if matches!(
-            k.as_str(),
-            "host_cpuinfo"
-                | "host_meminfo"
-                | "hostname"
-                | "start"
-                | "end"
-                | "start_time"
-                | "end_time"
-                | "host_processor_name"
-        ) {
-            continue;
-        }
-        let check = |key: String, x: &Value, out: &mut Vec<String>| {
-            if let Value::String(s) = x {
-                if s.trim().parse::<f64>().is_ok() {
-                    out.push(key);
-                }
-            }
-        };
-        match v {
-            Value::Object(m) if k == "metric" => {
-                for (mk, mv) in m {
-                    match mv {
-                        Value::Array(a) => a
-                            .iter()
-                            .enumerate()
-                            .for_each(|(i, x)| check(format!("metric.{mk}[{i}]"), x, &mut out)),
-                        x => check(format!("metric.{mk}"), x, &mut out),
-                    }
-                }
-            }
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .for_each(|(i, x)| check(format!("{k}[{i}]"), x, &mut out)),
-            x => check(k.clone(), x, &mut out),
-        }
-    }
-    out
-}
-
 struct V {
     root: PathBuf,
     ed: Edition,
@@ -549,7 +498,6 @@ struct V {
     system_cache: HashMap<PathBuf, Option<Value>>,
     /// paths that already carry an error / a string-number lint, and stub notices given
     errored: std::collections::HashSet<PathBuf>,
-    linted: std::collections::HashSet<PathBuf>,
     notices: std::collections::HashSet<String>,
 }
 
@@ -576,9 +524,6 @@ impl V {
     fn push(&mut self, sev: Severity, id: &str, path: &Path, msg: &str) {
         if sev == Severity::Error {
             self.errored.insert(path.to_path_buf());
-        }
-        if msg.contains("is a string") {
-            self.linted.insert(path.to_path_buf());
         }
         self.findings.push(Finding {
             id: id.to_string(),
@@ -616,8 +561,8 @@ impl V {
             };
             if is_dir && div_ok {
                 divisions.push((name, p));
-            } else if is_dir && name == "code-images" {
-            } else if is_dir && p.join(".mlps-image-pool").exists() {
+            } else if is_dir && (name == "code-images" || p.join(".mlps-image-pool").exists()) {
+                // code-image pools
             } else if !is_dir && name.ends_with(".md") {
                 self.info("2.1.2", &p, "documentation file at the submission root");
             } else {
@@ -725,12 +670,10 @@ impl V {
         }
         for c in cands {
             for (n, d) in list(&c) {
-                if d {
-                    if let Some(h) = n.strip_prefix("code-") {
-                        self.pools
-                            .entry(h.to_ascii_lowercase())
-                            .or_insert(c.join(&n));
-                    }
+                if d && let Some(h) = n.strip_prefix("code-") {
+                    self.pools
+                        .entry(h.to_ascii_lowercase())
+                        .or_insert(c.join(&n));
                 }
             }
         }
@@ -884,20 +827,19 @@ impl V {
                 }
             }
         }
-        if let Some(c) = get_text(&j, "dlio.commit") {
-            if c != "unknown"
-                && !self.ed.dlio_revisions.is_empty()
-                && !self.ed.dlio_revisions.contains(&c)
-            {
-                self.warn(
-                    "EDN-03",
-                    &p,
-                    &format!(
-                        "DLIO commit {c} is not in edition {}'s accepted list",
-                        self.ed.id
-                    ),
-                );
-            }
+        if let Some(c) = get_text(&j, "dlio.commit")
+            && c != "unknown"
+            && !self.ed.dlio_revisions.is_empty()
+            && !self.ed.dlio_revisions.contains(&c)
+        {
+            self.warn(
+                "EDN-03",
+                &p,
+                &format!(
+                    "DLIO commit {c} is not in edition {}'s accepted list",
+                    self.ed.id
+                ),
+            );
         }
     }
 
@@ -1012,7 +954,7 @@ impl V {
             }
             let (stem, ext) = n.rsplit_once('.').unwrap_or((n.as_str(), ""));
             let ext = ext.to_ascii_lowercase();
-            if !["yaml", "pdf"].contains(&ext.as_str()) && !(v1 && ext == "json") {
+            if !(["yaml", "pdf"].contains(&ext.as_str()) || v1 && ext == "json") {
                 self.err(
                     "2.1.7",
                     &p,
@@ -1369,15 +1311,6 @@ impl V {
             for (p, m) in probs {
                 self.err("2.1.19", &p, &m);
             }
-            if let Some(s) = &l.summary {
-                for k in summary_string_numbers(s) {
-                    self.warn(
-                        "2.1.19",
-                        &l.dir.join("summary.json"),
-                        &format!("{k} is a string; DLIO writes a number"),
-                    );
-                }
-            }
             self.json_scan(&l.dir, &l.files, Some(&l));
             self.required_files(&l, "2.1.19", "2.1.20", &self.ed.run_required_files.clone());
             let ptr = self.code_image(&l, ctx);
@@ -1502,11 +1435,10 @@ impl V {
                 (Some(f), Some(r), Some(b), Some(a), Some(mem)) => {
                     if r == 0 {
                         self.err("3.1.2", &d, "record_length_bytes is 0; cannot size the dataset");
-                    } else if let Some(min) = crate::datasize::validator_min_files(f, spf, r, b, a, mem) {
-                        if f < min {
+                    } else if let Some(min) = crate::datasize::validator_min_files(f, spf, r, b, a, mem)
+                        && f < min {
                             self.err("3.1.2", &d, &format!("dataset size mismatch: actual files {f} < minimum required {min}"));
                         }
-                    }
                 }
                 _ => self.err("3.1.2", &d, "cannot recompute the minimum dataset (num_files_train, record_length_bytes, batch_size, num_accelerators or host memory missing)"),
             }
@@ -1519,17 +1451,17 @@ impl V {
             let mean = l.sm_num("metric.train_au_mean_percentage");
             if au_ok != "success" {
                 self.err("3.3.2", &d, &format!("DLIO AU verdict is {au_ok:?}"));
-            } else if let (Some(th), Some(m)) = (self.ed.au_threshold(model), mean) {
-                if m < th * 100.0 {
-                    self.err(
-                        "3.3.2",
-                        &d,
-                        &format!(
-                            "mean AU {m:.2}% is below the {model} minimum {:.0}%",
-                            th * 100.0
-                        ),
-                    );
-                }
+            } else if let (Some(th), Some(m)) = (self.ed.au_threshold(model), mean)
+                && m < th * 100.0
+            {
+                self.err(
+                    "3.3.2",
+                    &d,
+                    &format!(
+                        "mean AU {m:.2}% is below the {model} minimum {:.0}%",
+                        th * 100.0
+                    ),
+                );
             }
         } else if s_ok {
             self.err(
@@ -1564,17 +1496,17 @@ impl V {
         if let (Some(mx), Some(mn)) = (
             l.md("system_info.max_memory_bytes").and_then(lenient::num),
             l.md("system_info.min_memory_bytes").and_then(lenient::num),
-        ) {
-            if mn > 0.0 && mx / mn > 1.5 {
-                self.warn(
-                    "3.3.7",
-                    &d,
-                    &format!(
-                        "client memory differs by {:.2}x between hosts (max/min > 1.5)",
-                        mx / mn
-                    ),
-                );
-            }
+        ) && mn > 0.0
+            && mx / mn > 1.5
+        {
+            self.warn(
+                "3.3.7",
+                &d,
+                &format!(
+                    "client memory differs by {:.2}x between hosts (max/min > 1.5)",
+                    mx / mn
+                ),
+            );
         }
         if let Some(Value::Array(hs)) = l.md("system_info.hosts") {
             let cores: Vec<f64> = hs
@@ -1584,14 +1516,14 @@ impl V {
             if let (Some(mx), Some(mn)) = (
                 cores.iter().cloned().reduce(f64::max),
                 cores.iter().cloned().reduce(f64::min),
-            ) {
-                if mn > 0.0 && mx / mn > 1.5 {
-                    self.warn(
-                        "3.3.7",
-                        &d,
-                        &format!("client core counts differ by {:.2}x between hosts", mx / mn),
-                    );
-                }
+            ) && mn > 0.0
+                && mx / mn > 1.5
+            {
+                self.warn(
+                    "3.3.7",
+                    &d,
+                    &format!("client core counts differ by {:.2}x between hosts", mx / mn),
+                );
             }
         }
         if l.metadata.is_some() {
@@ -1788,10 +1720,9 @@ impl V {
             if let (Some(1), Some(a)) = (
                 l.sm("num_hosts").and_then(lenient::uint),
                 l.sm("num_accelerators").and_then(lenient::uint),
-            ) {
-                if a < 4 {
-                    low.insert(a);
-                }
+            ) && a < 4
+            {
+                low.insert(a);
             }
         }
         for a in low {
@@ -1817,17 +1748,17 @@ impl V {
         for l in &measured {
             if let Some(Value::Object(m)) = l.sm("metric") {
                 for (k, v) in m {
-                    if let Value::Array(a) = v {
-                        if a.is_empty() {
-                            self.err(
-                                "3.3.8",
-                                &l.dir,
-                                &format!(
-                                    "metric {k} is empty in invocation {}; cannot aggregate",
-                                    l.name
-                                ),
-                            );
-                        }
+                    if let Value::Array(a) = v
+                        && a.is_empty()
+                    {
+                        self.err(
+                            "3.3.8",
+                            &l.dir,
+                            &format!(
+                                "metric {k} is empty in invocation {}; cannot aggregate",
+                                l.name
+                            ),
+                        );
                     }
                 }
             }
@@ -1977,10 +1908,15 @@ impl V {
                         Ok(j) => {
                             if let Some(n) = get_uint(&j, "num_files_train")
                                 .or_else(|| get_uint(&j, "num_files"))
+                                && n < rf
                             {
-                                if n < rf {
-                                    self.err("3.3.1", &r.dir, &format!("MANIFEST-COUNT: manifest records {n} files, run uses {rf}"));
-                                }
+                                self.err(
+                                    "3.3.1",
+                                    &r.dir,
+                                    &format!(
+                                        "MANIFEST-COUNT: manifest records {n} files, run uses {rf}"
+                                    ),
+                                );
                             }
                         }
                     }
@@ -2046,7 +1982,7 @@ impl V {
                             "{} numeric value(s) stored as strings, e.g. {k}",
                             hits.len()
                         );
-                        if !self.linted.contains(&p) {
+                        {
                             self.push(sev, "JSON-01", &p, &msg);
                         }
                     }
@@ -2170,15 +2106,6 @@ impl V {
             for (p, m) in probs {
                 self.err("2.1.25", &p, &m);
             }
-            if let Some(s) = &l.summary {
-                for k in summary_string_numbers(s) {
-                    self.warn(
-                        "2.1.25",
-                        &l.dir.join("summary.json"),
-                        &format!("{k} is a string; DLIO writes a number"),
-                    );
-                }
-            }
             self.json_scan(&l.dir, &l.files, Some(&l));
             self.required_files(
                 &l,
@@ -2293,25 +2220,26 @@ impl V {
             .and_then(lenient::uint)
             .or_else(|| l.arg("num_processes").and_then(lenient::uint));
         if ctx.closed() {
-            if let Some(want) = self.ed.closed_mpi_processes.get(model).copied() {
-                if np != Some(want) {
-                    self.err(
-                        "4.6.1",
-                        &d,
-                        &format!("CLOSED {model} requires {want} MPI processes, found {np:?}"),
-                    );
-                }
+            if let Some(want) = self.ed.closed_mpi_processes.get(model).copied()
+                && np != Some(want)
+            {
+                self.err(
+                    "4.6.1",
+                    &d,
+                    &format!("CLOSED {model} requires {want} MPI processes, found {np:?}"),
+                );
             }
-            if let (Some(a), Some(h)) = (accels, l.sm("num_hosts").and_then(lenient::uint)) {
-                if h > 0 && (a as f64 / h as f64) <= 4.0 {
-                    self.err(
-                        "4.6.2",
-                        &d,
-                        &format!(
-                            "{a} accelerators over {h} hosts: CLOSED requires more than 4 per host"
-                        ),
-                    );
-                }
+            if let (Some(a), Some(h)) = (accels, l.sm("num_hosts").and_then(lenient::uint))
+                && h > 0
+                && (a as f64 / h as f64) <= 4.0
+            {
+                self.err(
+                    "4.6.2",
+                    &d,
+                    &format!(
+                        "{a} accelerators over {h} hosts: CLOSED requires more than 4 per host"
+                    ),
+                );
             }
             // 4.6.3
             match checkpoint_reference_yaml(model) {
@@ -2348,14 +2276,11 @@ impl V {
                             "checkpoint.num_checkpoints_write",
                             "checkpoint.num_checkpoints_read",
                         ] {
-                            if let Some(n) = l.param(k).and_then(lenient::uint) {
-                                if n != 0 && n != 10 {
-                                    self.err(
-                                        "4.6.3",
-                                        &d,
-                                        &format!("{k} = {n}; CLOSED allows 10 or 0"),
-                                    );
-                                }
+                            if let Some(n) = l.param(k).and_then(lenient::uint)
+                                && n != 0
+                                && n != 10
+                            {
+                                self.err("4.6.3", &d, &format!("{k} = {n}; CLOSED allows 10 or 0"));
                             }
                         }
                     }
@@ -2470,11 +2395,7 @@ impl V {
         // 4.7.1 structure + gap
         if ctx.closed() && !leaves.is_empty() {
             let counts: Vec<(u64, u64)> = leaves.iter().map(wr).collect();
-            let ok = match counts.as_slice() {
-                [(10, 10)] => true,
-                [(10, 0), (0, 10)] => true,
-                _ => false,
-            };
+            let ok = matches!(counts.as_slice(), [(10, 10)] | [(10, 0), (0, 10)]);
             if !ok {
                 self.err("4.7.1s", mp, &format!("CLOSED needs one (10 writes,10 reads) invocation or (10,0) then (0,10); found {counts:?}"));
             }
@@ -2520,10 +2441,10 @@ impl V {
                             "system_under_test.solution.capabilities.remap_time_in_seconds",
                         )
                         .or_else(|| get_num(y, "capabilities.remap_time_in_seconds"))
-                    }) {
-                        if decl > 0.0 && gap < 0.5 * decl {
-                            self.err("4.7.3", &r.dir, &format!("observed remap interval {gap:.1} s is below half the declared remap_time_in_seconds {decl}"));
-                        }
+                    }) && decl > 0.0
+                        && gap < 0.5 * decl
+                    {
+                        self.err("4.7.3", &r.dir, &format!("observed remap interval {gap:.1} s is below half the declared remap_time_in_seconds {decl}"));
                     }
                 }
                 _ => self.err(
@@ -2785,14 +2706,14 @@ impl V {
                                 "ground-truth FLAT setup failed (flat_setup.ok = false)",
                             );
                         }
-                        if let Some(c) = get_num(fs, "coverage") {
-                            if c < 1.0 {
-                                self.err(
-                                    "5.3.5",
-                                    &rv,
-                                    &format!("ground-truth coverage {c} < 1.0 (#808)"),
-                                );
-                            }
+                        if let Some(c) = get_num(fs, "coverage")
+                            && c < 1.0
+                        {
+                            self.err(
+                                "5.3.5",
+                                &rv,
+                                &format!("ground-truth coverage {c} < 1.0 (#808)"),
+                            );
                         }
                     }
                 },
@@ -3051,23 +2972,23 @@ impl V {
                     }
                 }
                 for f in &parsed {
-                    if let Some(sb) = f.get("seed-base") {
-                        if sb.parse::<u64>().ok() != Some(seed) {
-                            self.err(
-                                "6.3.2.1",
-                                &dir,
-                                &format!("Option command seed-base {sb} != {seed}"),
-                            );
-                        }
+                    if let Some(sb) = f.get("seed-base")
+                        && sb.parse::<u64>().ok() != Some(seed)
+                    {
+                        self.err(
+                            "6.3.2.1",
+                            &dir,
+                            &format!("Option command seed-base {sb} != {seed}"),
+                        );
                     }
-                    if let Some(c) = f.get("config") {
-                        if !c.ends_with("kv_cache_benchmark/config.yaml") {
-                            self.err(
-                                "6.3.2.1",
-                                &dir,
-                                &format!("Option command uses a custom --config {c}"),
-                            );
-                        }
+                    if let Some(c) = f.get("config")
+                        && !c.ends_with("kv_cache_benchmark/config.yaml")
+                    {
+                        self.err(
+                            "6.3.2.1",
+                            &dir,
+                            &format!("Option command uses a custom --config {c}"),
+                        );
                     }
                 }
             }
@@ -3146,34 +3067,35 @@ impl V {
                         .and_then(|a| a.as_array())
                         .map(|a| a.len() as u64)
                         .unwrap_or(0);
-                    if let Some(rc) = get_uint(ov, "rank_count") {
-                        if rc > 0 && cpu >= rc {
-                            if ctx.closed() {
-                                self.err("6.3.4.3", &dir, &format!("Option {o}: every rank stayed in the CPU tier (storage never exercised)"));
-                            } else {
-                                self.warn(
-                                    "6.3.4.3",
-                                    &dir,
-                                    &format!("Option {o}: every rank stayed in the CPU tier"),
-                                );
-                            }
+                    if let Some(rc) = get_uint(ov, "rank_count")
+                        && rc > 0
+                        && cpu >= rc
+                    {
+                        if ctx.closed() {
+                            self.err("6.3.4.3", &dir, &format!("Option {o}: every rank stayed in the CPU tier (storage never exercised)"));
+                        } else {
+                            self.warn(
+                                "6.3.4.3",
+                                &dir,
+                                &format!("Option {o}: every rank stayed in the CPU tier"),
+                            );
                         }
                     }
                 }
                 if get_bool(s, "partial_failure") == Some(true) {
                     self.warn("6.3.4.2", &dir, "run reports partial_failure");
                 }
-                if let Some(Value::Object(tf)) = s.get("trial_failures") {
-                    if !tf.is_empty() {
-                        self.warn(
-                            "6.3.4.2",
-                            &dir,
-                            &format!(
-                                "trial failures recorded: {}",
-                                tf.keys().cloned().collect::<Vec<_>>().join(",")
-                            ),
-                        );
-                    }
+                if let Some(Value::Object(tf)) = s.get("trial_failures")
+                    && !tf.is_empty()
+                {
+                    self.warn(
+                        "6.3.4.2",
+                        &dir,
+                        &format!(
+                            "trial failures recorded: {}",
+                            tf.keys().cloned().collect::<Vec<_>>().join(",")
+                        ),
+                    );
                 }
                 // 6.3.3.4
                 if hosts.unwrap_or(1) > 1 {
@@ -3266,17 +3188,16 @@ impl V {
             .iter()
             .filter_map(|f| f.get("rank-cache-base"))
             .collect();
-        if let Some(cache) = l.arg_text("cache_dir") {
-            if bases
+        if let Some(cache) = l.arg_text("cache_dir")
+            && bases
                 .iter()
                 .any(|b| b.trim_end_matches('/') != cache.trim_end_matches('/'))
-            {
-                self.warn(
-                    "6.3.3.3",
-                    &dir,
-                    "Option commands used a cache base other than args.cache_dir",
-                );
-            }
+        {
+            self.warn(
+                "6.3.3.3",
+                &dir,
+                "Option commands used a cache base other than args.cache_dir",
+            );
         }
         // 6.4.1 / 6.4.2
         let cache = l.arg_text("cache_dir");
@@ -3298,10 +3219,16 @@ impl V {
                 "--cache-dir and --results-dir must both be set",
             ),
         }
-        if let Some(c) = &cache {
-            if c.contains("://") {
-                self.err("6.4.2", &dir, &format!("cache dir {c} is not a POSIX path (object storage only via a POSIX gateway)"));
-            }
+        if let Some(c) = &cache
+            && c.contains("://")
+        {
+            self.err(
+                "6.4.2",
+                &dir,
+                &format!(
+                    "cache dir {c} is not a POSIX path (object storage only via a POSIX gateway)"
+                ),
+            );
         }
         // 6.6.1 / 6.6.2
         if ctx.closed() {
@@ -3463,7 +3390,16 @@ fn numeric_strings(prefix: &str, v: &Value, out: &mut Vec<String>) {
 
 /// Declared comparability classes (editions.yaml `classes`, CLOSED only): (id, family, model,
 /// accelerator or "any", core-config hashes, editions).
-pub const CLASSES: &[(&str, &str, &str, &str, &[&str], &[&str])] = &[
+/// (id, family, model, accelerator, core-config hashes, editions)
+pub type ClassRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+pub const CLASSES: &[ClassRow] = &[
     (
         "unet3d-b200-A",
         "training",
@@ -3645,10 +3581,11 @@ pub(crate) fn vdb_summary(l: &Leaf) -> Value {
         .clone()
         .unwrap_or_else(|| Value::Object(Default::default()));
     let mut fill = |k: &str, v: Option<Value>| {
-        if let (Some(o), Some(v)) = (s.as_object_mut(), v) {
-            if !o.contains_key(k) && !v.is_null() {
-                o.insert(k.to_string(), v);
-            }
+        if let (Some(o), Some(v)) = (s.as_object_mut(), v)
+            && !o.contains_key(k)
+            && !v.is_null()
+        {
+            o.insert(k.to_string(), v);
         }
     };
     let stats = lenient::read_json(&l.dir.join("statistics.json"))
@@ -3691,12 +3628,11 @@ pub(crate) fn vdb_summary(l: &Leaf) -> Value {
                 .cloned()
                 .or_else(|| m.get("vdb_index").cloned()),
         );
-        if let Some(e) = get_text(m, "args.vdb_engine") {
-            if s.get("database").is_none() {
-                if let Some(o) = s.as_object_mut() {
-                    o.insert("database".into(), serde_json::json!({"database": e}));
-                }
-            }
+        if let Some(e) = get_text(m, "args.vdb_engine")
+            && s.get("database").is_none()
+            && let Some(o) = s.as_object_mut()
+        {
+            o.insert("database".into(), serde_json::json!({"database": e}));
         }
     }
     s
@@ -3894,6 +3830,7 @@ pub fn md5_tree(dir: &Path) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     #[test]

@@ -29,11 +29,11 @@ fn validate_10k_leaves_under_5s() {
     }
     let leaves = walk_leaves(&t.org().join("results")).len();
     assert!(leaves >= 10_000, "{leaves}");
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
     let f = mlps_rules::validate_submission(&t.root, None);
-    let el = start.elapsed();
+    let (el, cpu) = (start.elapsed(), cpu_seconds() - cpu0);
     println!(
-        "validate: {leaves} leaves, {} findings, {:.2} s",
+        "validate: {leaves} leaves, {} findings, {:.2} s wall, {cpu:.2} s CPU (user+sys)",
         f.len(),
         el.as_secs_f64()
     );
@@ -45,9 +45,11 @@ fn validate_10k_leaves_under_5s() {
             .unwrap()
     );
     if !cfg!(debug_assertions) {
+        // CPU time does not depend on other jobs sharing the machine; wall time is printed next
+        // to it (validate is single-threaded, so on an idle machine wall ~= CPU).
         assert!(
-            el.as_secs_f64() < 5.0,
-            "validate took {el:?} for {leaves} leaves"
+            cpu < 5.0,
+            "validate used {cpu:.2} s CPU ({el:?} wall) for {leaves} leaves"
         );
     }
     let start = Instant::now();

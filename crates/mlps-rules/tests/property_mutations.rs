@@ -1,7 +1,8 @@
 //! Property test: random mutations of a valid tree (drop a file, corrupt a JSON file, swap a
 //! number for a string, rename a directory) never panic, and each yields a finding that names
 //! the mutated path (the finding's path is the path itself, a directory holding it inside the
-//! tree, or lies below it; or, for a renamed directory, the message names the new name).
+//! tree, or lies below it; for a renamed directory, the message names the new name or a finding
+//! names the old path that went missing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 use common::*;
@@ -90,6 +91,7 @@ fn check(m: Mutation) -> Result<(), TestCaseError> {
         .filter(|f| f.extension().is_some_and(|e| e == "json"))
         .collect();
     let rdirs: Vec<&PathBuf> = dirs.iter().filter(|d| renamable(&t, d)).collect();
+    let mut old: Option<PathBuf> = None;
     let (target, new_name): (PathBuf, Option<String>) = match m {
         Mutation::Drop(i) => {
             let f = &files[i % files.len()];
@@ -111,7 +113,7 @@ fn check(m: Mutation) -> Result<(), TestCaseError> {
                         serde_json::from_str(&std::fs::read_to_string(f).unwrap()).ok()?;
                     let mut out = vec![];
                     numbers(&v, vec![], &mut out);
-                    (!out.is_empty()).then(|| (*f, out))
+                    (!out.is_empty()).then_some((*f, out))
                 })
                 .collect();
             let (f, paths) = &with[i % with.len()];
@@ -129,6 +131,7 @@ fn check(m: Mutation) -> Result<(), TestCaseError> {
                 d.file_name().unwrap().to_string_lossy()
             ));
             std::fs::rename(d, &new).unwrap();
+            old = Some(d.clone());
             (
                 new.clone(),
                 Some(new.file_name().unwrap().to_string_lossy().into_owned()),
@@ -145,7 +148,9 @@ fn check(m: Mutation) -> Result<(), TestCaseError> {
         let via_msg = new_name
             .as_ref()
             .is_some_and(|n| f.message.contains(n.as_str()));
-        via_path || via_msg
+        // a renamed directory is also named by a finding about its old name going missing
+        let via_old = old.as_ref().is_some_and(|o| p == o || p.starts_with(o));
+        via_path || via_msg || via_old
     });
     prop_assert!(
         names,

@@ -373,10 +373,10 @@ pub fn walk_leaves(d: &Path) -> Vec<PathBuf> {
 /// A temporary directory, in RAM (/dev/shm) when available: these tests create many small files.
 pub fn tmp() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return d;
-        }
+    if shm.is_dir()
+        && let Ok(d) = tempfile::tempdir_in(shm)
+    {
+        return d;
     }
     tempfile::tempdir().unwrap()
 }
