@@ -1106,6 +1106,11 @@ fn utilities() -> Vec<Command> {
                 "CSV of submitters (default all)",
             ))
             .arg(opt("mlperf_version", "mlperf-version", "v2.0 or v3.0").default_value("v3.0"))
+            .arg(opt(
+                "edition",
+                "edition",
+                "rules edition 1.0, 2.0 or 3.0 (default: read from the tree's own stamps)",
+            ))
             .arg(opt("csv", "csv", "summary CSV path").default_value("summary.csv"))
             .arg(flag("skip_output_file", "skip-output-file", "write no CSV"))
             .arg(opt(

@@ -21,6 +21,7 @@ use crate::exit::CliError;
 /// `mlpstorage <mode> checkpointing … datasize`.
 pub fn datasize(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Outcome> {
     let spec = build_spec(ctx, args)?;
+    check_rules(ctx, args, &spec)?;
     let ds = checkpoint::datasize(&spec);
     let per_rank = ds.per_rank_gib();
     let (lo, hi) = per_rank
@@ -66,6 +67,7 @@ pub fn run(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Outcome
     let spec = build_spec(ctx, args)?.with_checkpoint_folder(Path::new(folder));
     let outcome = outcome_for(&spec);
     ctx.record(|o| o.merge(outcome.clone()));
+    check_rules(ctx, args, &spec)?;
     if ctx.comm.size() != 1 {
         return super::not_available("checkpointing across MPI ranks (run on one host)");
     }
@@ -149,6 +151,7 @@ pub fn configview(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<
     if let Some(folder) = args.checkpoint_folder.as_deref() {
         spec = spec.with_checkpoint_folder(Path::new(folder));
     }
+    check_rules(ctx, args, &spec)?;
     let params = spec.parameters_json();
     let text = serde_json::to_string_pretty(&params)?;
     ctx.log.status(&format!(
@@ -197,6 +200,36 @@ fn build_spec(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Chec
     overrides.push(("checkpoint.num_checkpoints_read".into(), ncr.to_string()));
     CheckpointSpec::for_model(model, np, overrides)
         .map_err(|e| CliError::usage(format!("ERROR: {e}")).into())
+}
+
+/// The checkpointing run checker, which the reference applies to every checkpointing command.
+fn check_rules(
+    ctx: &RunContext,
+    args: &CheckpointingArgs,
+    spec: &CheckpointSpec,
+) -> anyhow::Result<()> {
+    let out = outcome_for(spec);
+    let params = spec.parameters_json();
+    super::launch_check(
+        ctx,
+        &super::LaunchFacts {
+            benchmark: mlps_rules::BenchmarkType::Checkpointing,
+            model: spec.model.name(),
+            accelerator: args.accelerator_type.as_deref(),
+            num_processes: Some(spec.num_processes),
+            num_hosts: args.hosts.len().max(1) as u64,
+            client_host_memory_gb: args.client_host_memory_in_gb,
+            params: &params,
+            overrides: &out.override_parameters,
+            checkpoint_subset: args.checkpoint_subset
+                || matches!(spec.mode, checkpoint::CheckpointMode::Subset),
+            allow_invalid_params: ctx
+                .args
+                .get("allow_invalid_params")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
+    )
 }
 
 fn outcome_for(spec: &CheckpointSpec) -> Outcome {

@@ -422,3 +422,67 @@ fn verify_lockfile_gate(ctx: &RunContext) -> anyhow::Result<()> {
     ));
     Ok(())
 }
+
+/// What the launch-time rules check needs to know about one invocation.
+pub struct LaunchFacts<'a> {
+    pub benchmark: mlps_rules::checkers::BenchmarkType,
+    pub model: &'a str,
+    pub accelerator: Option<&'a str>,
+    pub num_processes: Option<u64>,
+    pub num_hosts: u64,
+    pub client_host_memory_gb: Option<f64>,
+    /// Effective nested workload parameters.
+    pub params: &'a Value,
+    /// Flat dotted overrides (user + tool).
+    pub overrides: &'a Map<String, Value>,
+    pub checkpoint_subset: bool,
+    pub allow_invalid_params: bool,
+}
+
+/// Classifies the run CLOSED / OPEN / INVALID with the edition's run checker, logs every issue,
+/// records the verdict for the metadata, and stops the command before any I/O when the §3.1
+/// table says abort (exit 1).
+pub fn launch_check(ctx: &RunContext, facts: &LaunchFacts) -> anyhow::Result<()> {
+    use mlps_rules::verdict::{LaunchDecision, launch_decision};
+    let edition = mlps_rules::Edition::current();
+    let mut rp = mlps_rules::RunParams::new(facts.benchmark, facts.model, ctx.mode.as_str());
+    rp.command = ctx.command.clone();
+    rp.accelerator = facts.accelerator.map(str::to_string);
+    rp.num_processes = facts.num_processes;
+    rp.num_hosts = Some(facts.num_hosts);
+    rp.client_host_memory_gb = facts.client_host_memory_gb;
+    if facts.num_hosts == 1 {
+        // One host: this host's memory is the collected total the rules use (mlpstorage.md §6.5).
+        let host = mlps_cluster::HostInfo::collect_local(&[]);
+        rp.collected_total_memory_bytes = Some(host.memory.total);
+    }
+    rp.params = facts.params.clone();
+    rp.overrides = facts
+        .overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    rp.checkpoint_subset = facts.checkpoint_subset;
+    rp.args = Value::Object(ctx.args.clone());
+    let verdict = mlps_rules::check_run(&rp, &edition);
+    for issue in &verdict.issues {
+        match issue.validation {
+            mlps_rules::Category::Invalid => ctx.log.error(&issue.to_string()),
+            _ => ctx.log.info(&issue.to_string()),
+        }
+    }
+    let category = verdict.category.as_str().to_ascii_uppercase();
+    ctx.log.status(&format!(
+        "Benchmark run qualifies for {category} category ({} issue(s))",
+        verdict.issues.len()
+    ));
+    ctx.record(|o| o.verification = Some(category.clone()));
+    match launch_decision(ctx.mode.as_str(), &verdict, facts.allow_invalid_params) {
+        LaunchDecision::Run => Ok(()),
+        LaunchDecision::RunWithWarning(msg) => {
+            ctx.log.warning(&msg);
+            Ok(())
+        }
+        LaunchDecision::Abort(msg) => Err(crate::exit::CliError::general(msg).into()),
+    }
+}

@@ -22,14 +22,89 @@ pub struct ToolContext<'a> {
     pub log: &'a Logger,
 }
 
-/// `mlpstorage validate <submission-dir>`.
-pub fn validate(_ctx: &ToolContext, _submission_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    not_available("validate")
+/// `mlpstorage validate <submission-dir>`: every rule of the edition, best effort; exit 0 only
+/// when no finding is an error.
+pub fn validate(ctx: &ToolContext, submission_dir: &Path) -> anyhow::Result<ExitCode> {
+    if !submission_dir.is_dir() {
+        return Err(CliError::new(
+            ExitCode::FileNotFound,
+            format!(
+                "submission directory not found: {} (pass the folder that holds closed/ or open/)",
+                submission_dir.display()
+            ),
+        )
+        .into());
+    }
+    let edition = arg_str(ctx, "edition");
+    if let Some(e) = edition
+        && mlps_rules::Edition::load(e).is_err()
+    {
+        return Err(CliError::usage(format!(
+            "error: unknown --edition {e:?}: use 1.0, 2.0 or 3.0"
+        ))
+        .into());
+    }
+    let findings = mlps_rules::validate_submission(submission_dir, edition);
+    let (mut errors, mut warnings) = (0usize, 0usize);
+    for f in &findings {
+        match f.severity {
+            mlps_rules::Severity::Error => {
+                errors += 1;
+                ctx.log.error(&f.to_string());
+            }
+            mlps_rules::Severity::Warning => {
+                warnings += 1;
+                ctx.log.warning(&f.to_string());
+            }
+            mlps_rules::Severity::Info => ctx.log.info(&f.to_string()),
+        }
+    }
+    if !arg_flag(ctx, "skip_output_file") {
+        let csv = PathBuf::from(arg_str(ctx, "csv").unwrap_or("summary.csv"));
+        mlps_rules::reportgen::atomic_write(
+            &csv,
+            mlps_rules::findings_to_csv(&findings).as_bytes(),
+        )
+        .map_err(|e| anyhow::anyhow!("writing the findings CSV {}: {e}", csv.display()))?;
+        ctx.log
+            .info(&format!("findings written to {}", csv.display()));
+    }
+    let passed = mlps_rules::validate::passed(&findings);
+    println!(
+        "{}: {errors} error(s), {warnings} warning(s), {} finding(s) in all",
+        if passed { "PASSED" } else { "FAILED" },
+        findings.len()
+    );
+    Ok(if passed {
+        ExitCode::Success
+    } else {
+        ExitCode::GeneralError
+    })
 }
 
-/// `mlpstorage reports reportgen`.
-pub fn reportgen(_ctx: &ToolContext) -> anyhow::Result<ExitCode> {
-    not_available("reports reportgen")
+/// `mlpstorage reports reportgen`: per-model rollups next to the data, `results.json` and
+/// `results.csv` at the results root, and a terminal table; every skipped leaf with its reason.
+pub fn reportgen(ctx: &ToolContext) -> anyhow::Result<ExitCode> {
+    let rd = ctx.results_dir.clone().ok_or_else(|| {
+        CliError::usage(
+            "error: --results-dir/-rd is required: run `mlpstorage init <orgname> [path]` once to record a default, pass it on the command line, or set MLPSTORAGE_RESULTS_DIR",
+        )
+    })?;
+    let report = mlps_rules::reportgen::generate(&rd);
+    let rollups = report
+        .write_rollups()
+        .map_err(|e| anyhow::anyhow!("writing per-model rollups under {}: {e}", rd.display()))?;
+    report.write(&rd).map_err(|e| {
+        anyhow::anyhow!("writing results.json/results.csv in {}: {e}", rd.display())
+    })?;
+    print!("{}", report.render_table());
+    println!(
+        "{} result row(s), {} rollup folder(s); results.json and results.csv in {}",
+        report.rows.len(),
+        rollups.len(),
+        rd.display()
+    );
+    Ok(ExitCode::Success)
 }
 
 /// `mlpstorage lockfile generate`: a Python lockfile through `uv pip compile`, or with `--tool`

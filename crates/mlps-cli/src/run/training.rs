@@ -118,6 +118,10 @@ pub fn run(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outcome> {
     let data_dir = required_str(&args.data_dir, "--data-dir/-dd")?;
     let ranks = positive(args.num_accelerators, "--num-accelerators/-na")? as usize;
     let (workload, mut out) = load_workload(ctx, args, Some(accelerator))?;
+    // mlpstorage injects the data folder as a DLIO override; the run checker knows it as such.
+    out.override_parameters
+        .insert("dataset.data_folder".into(), Value::String(data_dir.into()));
+    check_rules(ctx, args, accelerator, ranks as u64, &out)?;
     let opts = RunOptions {
         data_folder: Some(PathBuf::from(data_dir)),
         ranks_per_node: ranks.div_ceil(num_client_hosts(args) as usize),
@@ -175,6 +179,11 @@ pub fn configview(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outco
     let accelerator = required_str(&args.accelerator_type, "--accelerator-type/-at")?;
     let ranks = positive(args.num_accelerators, "--num-accelerators/-na")? as usize;
     let (workload, mut out) = load_workload(ctx, args, Some(accelerator))?;
+    if let Some(d) = args.data_dir.as_deref() {
+        out.override_parameters
+            .insert("dataset.data_folder".into(), Value::String(d.into()));
+    }
+    check_rules(ctx, args, accelerator, ranks as u64, &out)?;
     let opts = RunOptions {
         data_folder: args.data_dir.as_deref().map(PathBuf::from),
         ..RunOptions::default()
@@ -224,6 +233,32 @@ fn load_workload(
             .insert("unknown_parameters".into(), json!(report.unknown));
     }
     Ok((w, out))
+}
+
+/// The training run checker at launch (run and configview, as the reference does).
+fn check_rules(
+    ctx: &RunContext,
+    args: &TrainingArgs,
+    accelerator: &str,
+    ranks: u64,
+    out: &Outcome,
+) -> anyhow::Result<()> {
+    let empty = Value::Object(Default::default());
+    super::launch_check(
+        ctx,
+        &super::LaunchFacts {
+            benchmark: mlps_rules::BenchmarkType::Training,
+            model: &args.model,
+            accelerator: Some(accelerator),
+            num_processes: Some(ranks),
+            num_hosts: num_client_hosts(args),
+            client_host_memory_gb: args.client_host_memory_in_gb,
+            params: out.parameters.as_ref().unwrap_or(&empty),
+            overrides: &out.override_parameters,
+            checkpoint_subset: false,
+            allow_invalid_params: args.allow_invalid_params,
+        },
+    )
 }
 
 fn rank0_report(
