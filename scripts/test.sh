@@ -30,6 +30,18 @@ if ! command -v uv >/dev/null && command -v python3 >/dev/null; then
     python3 -m pip install -q uv 2>/dev/null || echo "NOTE: pip install uv failed; the uv test will SKIP"
 fi
 
+# cargo hides the output of passing tests, so say here which tests will skip and why.
+say "optional tools"
+have() { command -v "$1" >/dev/null 2>&1; }
+report_tool() { if eval "$2"; then echo "  ok    $1"; else echo "  SKIP: $3"; fi; }
+report_tool "fio" "have fio" "no fio: xtask benches only (not part of the tests)"
+report_tool "mpirun + mpicc" "have mpirun && have mpicc" "MPI tests (cargo test --features mpi) are skipped: no Open MPI"
+report_tool "sshd" "[ -x /usr/sbin/sshd ] && have ssh-keygen" "SSH collection tests skip: no openssh-server"
+report_tool "python3 -m venv" "python3 -m venv --help >/dev/null 2>&1" "lockfile venv tests skip: no python3 venv"
+report_tool "numpy" "python3 -c 'import numpy' 2>/dev/null || /usr/bin/python3 -c 'import numpy' 2>/dev/null" "npz-loads-in-numpy test skips: no numpy"
+report_tool "uv" "have uv" "lockfile generation test skips: no uv"
+report_tool "tmpfs mount (root)" "[ \"$(id -u)\" -eq 0 ]" "full-disk checkpoint tests skip: not root (cannot mount tmpfs)"
+
 export CARGO_TERM_COLOR=never
 say "cargo fmt --check"
 cargo fmt --all -- --check

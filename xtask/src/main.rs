@@ -43,7 +43,15 @@ fn bench(args: &[String]) -> Result<()> {
 fn rerun_release(args: &[String]) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
-        .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+        ])
         .args(args)
         .env("MLPS_XTASK_NO_RELEASE", "1")
         .status()?;

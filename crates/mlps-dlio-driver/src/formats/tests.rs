@@ -105,20 +105,25 @@ fn jpeg_is_raw_bytes_of_dim1_dim2() {
 /// numpy itself loads our npz (skips with a reason when python3 + numpy are not installed).
 #[test]
 fn numpy_loads_our_npz() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("SKIP numpy_loads_our_npz: python3 with numpy is not available");
+    // The first interpreter on PATH may lack numpy while Debian's (python3-numpy) has it.
+    let python = ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import numpy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    let Some(python) = python else {
+        eprintln!(
+            "SKIP numpy_loads_our_npz: no python3 with numpy (apt-get install -y python3-numpy)"
+        );
         return;
-    }
+    };
     let dir = tempfile::tempdir().expect("tmp");
     let s = spec(Format::Npz, 37, 23, 2);
     let (path, _) = write(dir.path(), "a.npz", &s);
     let script = "import sys, numpy as np\nd = np.load(sys.argv[1])\nx = d['x']; y = d['y']\nassert x.shape == (37, 23, 2) and x.dtype == np.uint8, (x.shape, x.dtype)\nassert y.shape == (2,) and y.dtype == np.int64\nassert x.reshape(-1)[3] == 3\nprint('ok')";
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(python)
         .args(["-c", script])
         .arg(&path)
         .output()
