@@ -945,3 +945,62 @@ fn real_metadata_fixtures_parse() {
         assert!(!m.args.is_empty());
     }
 }
+
+#[test]
+fn verify_lockfile_mismatch_stops_before_the_engine() {
+    let e = Env::new();
+    e.init();
+    let lock = e.path("tool.lock.json");
+    e.cmd()
+        .args(["lockfile", "generate", "--tool", "-o"])
+        .arg(&lock)
+        .assert()
+        .success();
+    // A lock taken from another build of the tool: same file, different binary hash.
+    let text = std::fs::read_to_string(&lock).unwrap_or_default();
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|x| panic!("tool lock: {x}"));
+    let real = v["tool"]["binary_sha256"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(real.len(), 64, "{text}");
+    std::fs::write(&lock, text.replace(&real, &"0".repeat(64)))
+        .unwrap_or_else(|x| panic!("write: {x}"));
+    e.cmd()
+        .args(DATASIZE)
+        .args(["--quiet", "--verify-lockfile"])
+        .arg(&lock)
+        .arg("-rd")
+        .arg(e.rd())
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("tool.binary_sha256"));
+    let files = metadata_files(&e.rd());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let leaf = files[0].parent().unwrap_or(Path::new("/"));
+    let mut names: Vec<String> = files_under(leaf)
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    // only the invocation's own records: metadata, logs and the provenance stamp
+    assert!(
+        names.iter().all(|n| n.ends_with("_metadata.json")
+            || n.starts_with("mlpstorage.")
+            || n == "provenance.json"),
+        "{names:?}"
+    );
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap_or_default())
+        .unwrap_or_else(|x| panic!("metadata: {x}"));
+    assert_eq!(m["exit_status"], 6);
+    // the unmodified lock passes and the command proceeds
+    std::fs::write(&lock, &text).unwrap_or_else(|x| panic!("write: {x}"));
+    e.cmd()
+        .args(DATASIZE)
+        .args(["--quiet", "--verify-lockfile"])
+        .arg(&lock)
+        .arg("-rd")
+        .arg(e.rd())
+        .assert()
+        .success();
+}
