@@ -21,6 +21,8 @@ pub enum Error {
     Comm(#[from] mlps_cluster::CommError),
     #[error("{0}")]
     Other(String),
+    #[error("interrupted before the run completed")]
+    Interrupted,
 }
 
 impl Error {

@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
@@ -122,9 +123,11 @@ pub fn run(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outcome> {
     out.override_parameters
         .insert("dataset.data_folder".into(), Value::String(data_dir.into()));
     check_rules(ctx, args, accelerator, ranks as u64, &out)?;
+    let cancel = Arc::new(AtomicBool::new(false));
     let opts = RunOptions {
         data_folder: Some(PathBuf::from(data_dir)),
         ranks_per_node: ranks.div_ceil(num_client_hosts(args) as usize),
+        cancel: Some(Arc::clone(&cancel)),
         ..RunOptions::default()
     };
     let plan = training::plan(&workload, ranks, &opts)?;
@@ -136,7 +139,6 @@ pub fn run(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outcome> {
     if ctx.comm.size() != 1 {
         return super::not_available("training across MPI ranks (run on one host)");
     }
-    let cancel = AtomicBool::new(false);
     let bar = ProgressLine::new(ctx.quiet, "run", "steps");
     let started = std::time::Instant::now();
     let results = watch_interrupt(ctx, &cancel, || {

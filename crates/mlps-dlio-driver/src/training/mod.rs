@@ -8,6 +8,7 @@ pub mod shard;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -55,6 +56,9 @@ pub struct RunOptions {
     /// Rank 0 checks that the first, last and every n-th training file exist before any read
     /// (`None`: mlpstorage's `listing_validation_interval` for the file count).
     pub validation_interval: Option<u64>,
+    /// Set (e.g. by the CLI's SIGINT handler) to stop after the current step; the run then fails
+    /// with [`Error::Interrupted`] and writes no summary.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for RunOptions {
@@ -65,6 +69,7 @@ impl Default for RunOptions {
             ranks_per_node: 0,
             prewarm: None,
             validation_interval: None,
+            cancel: None,
         }
     }
 }
@@ -407,6 +412,13 @@ pub fn run(
             times.proc.push(t_load.elapsed().as_secs_f64());
             times.compute.push(compute);
             comm.barrier()?;
+            if opts
+                .cancel
+                .as_deref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(Error::Interrupted);
+            }
             if rank == 0 && last_progress.elapsed() >= Duration::from_millis(200) {
                 last_progress = Instant::now();
                 progress(Progress {
