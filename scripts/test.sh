@@ -54,8 +54,10 @@ cargo test --workspace --no-fail-fast
 
 if command -v mpirun >/dev/null && command -v mpicc >/dev/null; then
     say "cargo test with MPI (feature mpi)"
-    cargo clippy -p mlps-cluster --features mpi --all-targets -- -D warnings
+    cargo clippy -p mlps-cluster -p mlps-cli --features mpi --all-targets -- -D warnings
     cargo test -p mlps-cluster --features mpi
+    # 2-rank training and checkpoint runs through mpirun, checked against a 2-thread run.
+    cargo test -p mlps-cli --features mpi --test mpi_runs
 else
     echo "SKIP: MPI tests (mpirun/mpicc not installed: apt-get install -y openmpi-bin libopenmpi-dev libclang-dev)"
 fi

@@ -68,8 +68,29 @@ pub fn run(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Outcome
     let outcome = outcome_for(&spec);
     ctx.record(|o| o.merge(outcome.clone()));
     check_rules(ctx, args, &spec)?;
-    if ctx.comm.size() != 1 {
-        return super::not_available("checkpointing across MPI ranks (run on one host)");
+    if super::ranks::wants_mpi(&args.hosts) {
+        let job = super::ranks::RankJob::Checkpointing {
+            model: spec.model.name().to_string(),
+            num_processes: spec.num_processes,
+            overrides: overrides_of(args)?,
+            checkpoint_folder: folder.into(),
+            output_dir: ctx.leaf_dir.clone(),
+        };
+        let started = std::time::Instant::now();
+        let mut out = outcome_for(&spec);
+        out.executed_command = Some(super::ranks::launch(
+            ctx,
+            &job,
+            spec.num_processes,
+            &args.hosts,
+            &args.mpi,
+        )?);
+        out.runtime = Some(started.elapsed().as_secs_f64());
+        ctx.log.status(&format!(
+            "checkpointing done; summary: {}",
+            ctx.leaf_dir.join("summary.json").display()
+        ));
+        return Ok(out);
     }
     std::fs::create_dir_all(&spec.checkpoint_folder).with_context(|| {
         format!(
@@ -195,11 +216,18 @@ fn build_spec(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Chec
     let ncr = args.num_checkpoints_read.unwrap_or(10);
     checkpoint::validate_checkpoint_counts(matches!(ctx.mode, Mode::Closed), ncw, ncr)
         .map_err(|e| CliError::usage(e.to_string()))?;
+    CheckpointSpec::for_model(model, np, overrides_of(args)?)
+        .map_err(|e| CliError::usage(format!("ERROR: {e}")).into())
+}
+
+/// The user's `--params` plus the `-ncw` / `-ncr` counts, as DLIO overrides.
+fn overrides_of(args: &CheckpointingArgs) -> anyhow::Result<Vec<(String, String)>> {
     let mut overrides = split_params(args.params.as_deref().unwrap_or_default())?;
+    let ncw = args.num_checkpoints_write.unwrap_or(10);
+    let ncr = args.num_checkpoints_read.unwrap_or(10);
     overrides.push(("checkpoint.num_checkpoints_write".into(), ncw.to_string()));
     overrides.push(("checkpoint.num_checkpoints_read".into(), ncr.to_string()));
-    CheckpointSpec::for_model(model, np, overrides)
-        .map_err(|e| CliError::usage(format!("ERROR: {e}")).into())
+    Ok(overrides)
 }
 
 /// The checkpointing run checker, which the reference applies to every checkpointing command.

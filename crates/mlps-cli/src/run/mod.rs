@@ -22,6 +22,7 @@
 
 pub mod checkpointing;
 pub mod kvcache;
+pub mod ranks;
 pub mod tools;
 pub mod training;
 pub mod vectordb;

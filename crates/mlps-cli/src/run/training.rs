@@ -136,8 +136,26 @@ pub fn run(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outcome> {
         workload.config_name, plan.steps_per_epoch, plan.epochs, plan.read_threads, data_dir
     ));
     ctx.record(|o| o.merge(out.clone()));
-    if ctx.comm.size() != 1 {
-        return super::not_available("training across MPI ranks (run on one host)");
+    if super::ranks::wants_mpi(&args.hosts) {
+        let job = super::ranks::RankJob::Training {
+            model: args.model.clone(),
+            accelerator: accelerator.to_string(),
+            overrides: split_params(args.params.as_deref().unwrap_or_default())?,
+            data_folder: PathBuf::from(data_dir),
+            ranks_per_node: opts.ranks_per_node,
+            output_dir: ctx.leaf_dir.clone(),
+        };
+        let started = std::time::Instant::now();
+        out.executed_command = Some(super::ranks::launch(
+            ctx,
+            &job,
+            ranks as u64,
+            &args.hosts,
+            &args.mpi,
+        )?);
+        out.runtime = Some(started.elapsed().as_secs_f64());
+        report_summary(ctx);
+        return Ok(out);
     }
     let bar = ProgressLine::new(ctx.quiet, "run", "steps");
     let started = std::time::Instant::now();
@@ -261,6 +279,32 @@ fn check_rules(
             allow_invalid_params: args.allow_invalid_params,
         },
     )
+}
+
+/// Prints the headline of the `summary.json` rank 0 wrote (MPI jobs report no in-process result).
+fn report_summary(ctx: &RunContext) {
+    let path = ctx.leaf_dir.join("summary.json");
+    let Some(m) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|v| v["metric"].clone())
+    else {
+        ctx.log
+            .warning(&format!("no summary at {}", path.display()));
+        return;
+    };
+    ctx.log.status(&format!(
+        "AU {:.2}% ({}), throughput {:.2} samples/s, {:.2} MB/s; summary: {}",
+        m["train_au_mean_percentage"].as_f64().unwrap_or(f64::NAN),
+        m["train_au_meet_expectation"].as_str().unwrap_or("-"),
+        m["train_throughput_mean_samples_per_second"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        m["train_io_mean_MB_per_second"]
+            .as_f64()
+            .unwrap_or(f64::NAN),
+        path.display()
+    ));
 }
 
 fn rank0_report(

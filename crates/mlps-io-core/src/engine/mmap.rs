@@ -9,7 +9,8 @@ use std::time::Instant;
 use memmap2::{Advice, Mmap, MmapMut, MmapOptions};
 
 use super::{
-    Access, Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, IoReq, Op, open_file,
+    Access, Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, FileTable, IoReq, Op,
+    fsync_path, move_ready, open_file, size_path,
 };
 use crate::sys::SysIo;
 use crate::{Error, Result};
@@ -71,7 +72,7 @@ impl MapFile {
 
 pub(crate) struct MmapEngine {
     sys: Arc<dyn SysIo>,
-    files: Vec<Option<MapFile>>,
+    files: FileTable<MapFile>,
     ready: VecDeque<Completion>,
 }
 
@@ -79,21 +80,9 @@ impl MmapEngine {
     pub(crate) fn new(sys: Arc<dyn SysIo>) -> Self {
         Self {
             sys,
-            files: Vec::new(),
+            files: FileTable::new(),
             ready: VecDeque::new(),
         }
-    }
-    fn file(&self, id: FileId) -> Result<&MapFile> {
-        self.files
-            .get(id.0 as usize)
-            .and_then(|f| f.as_ref())
-            .ok_or(Error::BadFile(id))
-    }
-    fn file_mut(&mut self, id: FileId) -> Result<&mut MapFile> {
-        self.files
-            .get_mut(id.0 as usize)
-            .and_then(|f| f.as_mut())
-            .ok_or(Error::BadFile(id))
     }
 }
 
@@ -156,11 +145,7 @@ impl Engine for MmapEngine {
     }
     fn open(&mut self, path: &Path, opts: &FileOpts) -> Result<FileId> {
         let entry = open_file(&*self.sys, path, opts, false)?;
-        let len = crate::sys::fd_size(entry.raw()).map_err(|source| Error::Io {
-            op: "fstat",
-            path: path.into(),
-            source,
-        })?;
+        let len = size_path(entry.raw(), path)?;
         let writable = opts.write || opts.create || opts.truncate;
         let mut f = MapFile {
             entry,
@@ -174,16 +159,14 @@ impl Engine for MmapEngine {
             path: path.into(),
             source,
         })?;
-        let id = FileId(self.files.len() as u32);
-        self.files.push(Some(f));
-        Ok(id)
+        Ok(self.files.insert(f))
     }
     fn file_size(&self, file: FileId) -> Result<u64> {
-        Ok(self.file(file)?.len)
+        Ok(self.files.get(file)?.len)
     }
     fn submit(&mut self, mut req: IoReq) -> Result<()> {
         let t0 = Instant::now();
-        let f = self.file_mut(req.file)?;
+        let f = self.files.get_mut(req.file)?;
         let result = match req.op {
             Op::Read => {
                 let data = f.bytes();
@@ -194,24 +177,14 @@ impl Engine for MmapEngine {
             }
             Op::Write => do_write(f, req.offset, &req.buf),
         };
-        self.ready.push_back(Completion {
-            op: req.op,
-            file: req.file,
-            offset: req.offset,
-            buf: req.buf,
-            user_data: req.user_data,
-            result,
-            latency: t0.elapsed(),
-        });
+        self.ready.push_back(req.complete(result, t0));
         Ok(())
     }
     fn reap(&mut self, _min: usize, out: &mut Vec<Completion>) -> Result<usize> {
-        let n = self.ready.len();
-        out.extend(self.ready.drain(..));
-        Ok(n)
+        Ok(move_ready(&mut self.ready, out))
     }
     fn fsync(&mut self, file: FileId) -> Result<()> {
-        let f = self.file(file)?;
+        let f = self.files.get(file)?;
         if let Map::Rw(m) = &f.map {
             m.flush().map_err(|source| Error::Io {
                 op: "msync",
@@ -219,17 +192,9 @@ impl Engine for MmapEngine {
                 source,
             })?;
         }
-        crate::sys::fsync(f.entry.raw()).map_err(|source| Error::Io {
-            op: "fsync",
-            path: f.entry.path.clone(),
-            source,
-        })
+        fsync_path(f.entry.raw(), &f.entry.path)
     }
     fn close(&mut self, file: FileId) -> Result<()> {
-        let slot = self
-            .files
-            .get_mut(file.0 as usize)
-            .ok_or(Error::BadFile(file))?;
-        slot.take().ok_or(Error::BadFile(file)).map(drop)
+        self.files.close(file)
     }
 }

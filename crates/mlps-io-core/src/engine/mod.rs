@@ -4,10 +4,12 @@
 //! ([`IoReq`]: file, offset, buffer) up to [`Engine::queue_depth`] at a time, and reaps
 //! [`Completion`]s, which hand the buffer back. Errors of individual requests travel in
 //! [`Completion::result`]; `Err` from a trait method means the engine itself failed.
+use std::borrow::Borrow;
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::buf::{AlignedBuf, BufferPool};
 use crate::sys::{RealSys, SysIo};
@@ -193,6 +195,18 @@ impl IoReq {
             user_data,
         }
     }
+    /// The completion of this request, submitted at `t0`, with its outcome.
+    pub(crate) fn complete(self, result: io::Result<usize>, t0: Instant) -> Completion {
+        Completion {
+            op: self.op,
+            file: self.file,
+            offset: self.offset,
+            buf: self.buf,
+            user_data: self.user_data,
+            result,
+            latency: t0.elapsed(),
+        }
+    }
 }
 
 /// A finished request. `result` is the byte count (short only at end of file) or the error.
@@ -280,6 +294,13 @@ fn one<E: Engine + ?Sized>(e: &mut E) -> Result<(AlignedBuf, io::Result<usize>)>
     Ok((c.buf, c.result))
 }
 
+/// Move every completion in `ready` to `out`, in order; returns how many moved.
+pub(crate) fn move_ready(ready: &mut VecDeque<Completion>, out: &mut Vec<Completion>) -> usize {
+    let moved = ready.len();
+    out.extend(ready.drain(..));
+    moved
+}
+
 /// Create an engine of the given kind. `uring` falls back to `sync` (with one warning per process,
 /// see [`crate::set_warning_sink`]) when io_uring is unavailable and `opts.uring_fallback` is set.
 pub fn open_engine(kind: EngineKind, opts: &EngineOpts) -> Result<Box<dyn Engine>> {
@@ -338,6 +359,86 @@ pub fn direct_alignment(path: &Path) -> usize {
 /// Path of an open file (for messages).
 pub(crate) fn path_of(p: &Path) -> PathBuf {
     p.to_path_buf()
+}
+
+/// The open files of one engine, indexed by [`FileId`]. Closing empties a slot without reusing
+/// it, so a stale id yields [`Error::BadFile`] instead of reaching another file.
+pub(crate) struct FileTable<T> {
+    slots: Vec<Option<T>>,
+}
+
+impl<T> FileTable<T> {
+    pub(crate) fn new() -> Self {
+        Self { slots: Vec::new() }
+    }
+
+    /// Store an opened file; returns its id.
+    pub(crate) fn insert(&mut self, file: T) -> FileId {
+        let id = FileId(self.slots.len() as u32);
+        self.slots.push(Some(file));
+        id
+    }
+
+    pub(crate) fn get(&self, id: FileId) -> Result<&T> {
+        self.slots
+            .get(id.0 as usize)
+            .and_then(|f| f.as_ref())
+            .ok_or(Error::BadFile(id))
+    }
+
+    pub(crate) fn get_mut(&mut self, id: FileId) -> Result<&mut T> {
+        self.slots
+            .get_mut(id.0 as usize)
+            .and_then(|f| f.as_mut())
+            .ok_or(Error::BadFile(id))
+    }
+
+    /// Drop the file (closing its descriptor); [`Error::BadFile`] if unknown or already closed.
+    pub(crate) fn close(&mut self, id: FileId) -> Result<()> {
+        let slot = self
+            .slots
+            .get_mut(id.0 as usize)
+            .ok_or(Error::BadFile(id))?;
+        slot.take().ok_or(Error::BadFile(id)).map(drop)
+    }
+}
+
+/// Engines whose table holds plain descriptors (`FileEntry` or a shared `Arc<FileEntry>`).
+impl<T: Borrow<FileEntry>> FileTable<T> {
+    /// Alignment required by an open file; 1 for an unknown id (its requests fail on the id).
+    pub(crate) fn align(&self, id: FileId) -> usize {
+        self.get(id).map(|f| f.borrow().align).unwrap_or(1)
+    }
+
+    /// Current size of an open file.
+    pub(crate) fn size(&self, id: FileId) -> Result<u64> {
+        let f = self.get(id)?.borrow();
+        size_path(f.raw(), &f.path)
+    }
+
+    /// `fsync` an open file.
+    pub(crate) fn fsync(&self, id: FileId) -> Result<()> {
+        let f = self.get(id)?.borrow();
+        fsync_path(f.raw(), &f.path)
+    }
+}
+
+/// `fsync(fd)`, with a failure reported against `path`.
+pub(crate) fn fsync_path(fd: std::os::fd::RawFd, path: &Path) -> Result<()> {
+    crate::sys::fsync(fd).map_err(|source| Error::Io {
+        op: "fsync",
+        path: path_of(path),
+        source,
+    })
+}
+
+/// Size of the file open as `fd` (`fstat`), with a failure reported against `path`.
+pub(crate) fn size_path(fd: std::os::fd::RawFd, path: &Path) -> Result<u64> {
+    crate::sys::fd_size(fd).map_err(|source| Error::Io {
+        op: "fstat",
+        path: path_of(path),
+        source,
+    })
 }
 
 /// An open file shared by engine internals.
@@ -448,4 +549,26 @@ pub(crate) fn check_align(align: usize, offset: u64, buf: &AlignedBuf) -> io::Re
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_table_never_reuses_a_closed_id() {
+        let mut table = FileTable::new();
+        let a = table.insert("a");
+        let b = table.insert("b");
+        table.close(a).unwrap();
+        assert!(matches!(table.get(a), Err(Error::BadFile(id)) if id == a));
+        assert!(matches!(table.close(a), Err(Error::BadFile(_))));
+        assert!(matches!(table.close(FileId(99)), Err(Error::BadFile(_))));
+        let c = table.insert("c");
+        assert_ne!(c, a);
+        *table.get_mut(b).unwrap() = "b2";
+        assert_eq!(*table.get(b).unwrap(), "b2");
+        assert_eq!(*table.get(c).unwrap(), "c");
+    }
 }

@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::{
-    Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, IoReq, Op, check_align, open_file,
+    Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, FileTable, IoReq, Op, check_align,
+    move_ready, open_file,
 };
 use crate::sys::{SysIo, pread_full, pwrite_full};
 use crate::{Error, Result};
@@ -46,7 +47,7 @@ pub(crate) struct SyncEngine {
     direct: bool,
     sys: Arc<dyn SysIo>,
     fallback: Option<String>,
-    files: Vec<Option<Arc<FileEntry>>>,
+    files: FileTable<Arc<FileEntry>>,
     ready: VecDeque<Completion>,
     pool: Option<Pool>,
     in_flight: usize,
@@ -57,15 +58,7 @@ fn execute(sys: &dyn SysIo, file: &FileEntry, mut req: IoReq, t0: Instant) -> Co
         Op::Read => pread_full(sys, file.raw(), &mut req.buf, req.offset, file.align),
         Op::Write => pwrite_full(sys, file.raw(), &req.buf, req.offset),
     });
-    Completion {
-        op: req.op,
-        file: req.file,
-        offset: req.offset,
-        buf: req.buf,
-        user_data: req.user_data,
-        result,
-        latency: t0.elapsed(),
-    }
+    req.complete(result, t0)
 }
 
 fn worker(sys: Arc<dyn SysIo>, shared: Arc<Shared>, tx: Sender<Completion>) {
@@ -127,18 +120,11 @@ impl SyncEngine {
             direct,
             sys,
             fallback,
-            files: Vec::new(),
+            files: FileTable::new(),
             ready: VecDeque::new(),
             pool,
             in_flight: 0,
         }
-    }
-
-    fn file(&self, id: FileId) -> Result<&Arc<FileEntry>> {
-        self.files
-            .get(id.0 as usize)
-            .and_then(|f| f.as_ref())
-            .ok_or(Error::BadFile(id))
     }
 
     fn recv_one(&mut self) -> Result<()> {
@@ -173,25 +159,18 @@ impl Engine for SyncEngine {
         self.in_flight
     }
     fn alignment(&self, file: FileId) -> usize {
-        self.file(file).map(|f| f.align).unwrap_or(1)
+        self.files.align(file)
     }
     fn open(&mut self, path: &Path, opts: &FileOpts) -> Result<FileId> {
         let f = open_file(&*self.sys, path, opts, self.direct)?;
-        let id = FileId(self.files.len() as u32);
-        self.files.push(Some(Arc::new(f)));
-        Ok(id)
+        Ok(self.files.insert(Arc::new(f)))
     }
     fn file_size(&self, file: FileId) -> Result<u64> {
-        let f = self.file(file)?;
-        crate::sys::fd_size(f.raw()).map_err(|source| Error::Io {
-            op: "fstat",
-            path: f.path.clone(),
-            source,
-        })
+        self.files.size(file)
     }
     fn submit(&mut self, req: IoReq) -> Result<()> {
         let t0 = Instant::now();
-        let file = self.file(req.file)?.clone();
+        let file = self.files.get(req.file)?.clone();
         match &self.pool {
             None => {
                 let c = execute(&*self.sys, &file, req, t0);
@@ -225,11 +204,9 @@ impl Engine for SyncEngine {
         let min = min.min(self.in_flight);
         let mut n = 0;
         loop {
-            while let Some(c) = self.ready.pop_front() {
-                out.push(c);
-                n += 1;
-                self.in_flight -= 1;
-            }
+            let moved = move_ready(&mut self.ready, out);
+            n += moved;
+            self.in_flight -= moved;
             let Some(pool) = &self.pool else { break };
             // Take whatever else is already done without blocking.
             while let Ok(c) = pool.rx.try_recv() {
@@ -245,18 +222,9 @@ impl Engine for SyncEngine {
         Ok(n)
     }
     fn fsync(&mut self, file: FileId) -> Result<()> {
-        let f = self.file(file)?;
-        crate::sys::fsync(f.raw()).map_err(|source| Error::Io {
-            op: "fsync",
-            path: f.path.clone(),
-            source,
-        })
+        self.files.fsync(file)
     }
     fn close(&mut self, file: FileId) -> Result<()> {
-        let slot = self
-            .files
-            .get_mut(file.0 as usize)
-            .ok_or(Error::BadFile(file))?;
-        slot.take().ok_or(Error::BadFile(file)).map(drop)
+        self.files.close(file)
     }
 }

@@ -12,7 +12,8 @@ use std::time::Instant;
 use io_uring::{IoUring, opcode, squeue, types};
 
 use super::{
-    Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, IoReq, Op, check_align, open_file,
+    Completion, Engine, EngineKind, FileEntry, FileId, FileOpts, FileTable, IoReq, Op, check_align,
+    move_ready, open_file,
 };
 use crate::buf::BufferPool;
 use crate::sys::SysIo;
@@ -32,7 +33,7 @@ pub(crate) struct UringEngine {
     qd: usize,
     direct: bool,
     sys: Arc<dyn SysIo>,
-    files: Vec<Option<FileEntry>>,
+    files: FileTable<FileEntry>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     /// Completions already reaped from the CQ (or failed before submission).
@@ -72,7 +73,7 @@ impl UringEngine {
             qd,
             direct,
             sys,
-            files: Vec::new(),
+            files: FileTable::new(),
             slots: (0..qd).map(|_| None).collect(),
             free: (0..qd).rev().collect(),
             ready: VecDeque::new(),
@@ -80,13 +81,6 @@ impl UringEngine {
             in_flight: 0,
             registered_pool: None,
         })
-    }
-
-    fn file(&self, id: FileId) -> Result<&FileEntry> {
-        self.files
-            .get(id.0 as usize)
-            .and_then(|f| f.as_ref())
-            .ok_or(Error::BadFile(id))
     }
 
     /// Push the SQE for the (remaining part of the) request in `slot`.
@@ -199,15 +193,7 @@ impl UringEngine {
                     .take()
                     .ok_or_else(|| Error::Config("empty uring slot".into()))?;
                 self.free.push(idx);
-                self.ready.push_back(Completion {
-                    op: s.req.op,
-                    file: s.req.file,
-                    offset: s.req.offset,
-                    user_data: s.req.user_data,
-                    latency: s.t0.elapsed(),
-                    buf: s.req.buf,
-                    result,
-                });
+                self.ready.push_back(s.req.complete(result, s.t0));
                 Ok(())
             }
         }
@@ -225,39 +211,24 @@ impl Engine for UringEngine {
         self.in_flight
     }
     fn alignment(&self, file: FileId) -> usize {
-        self.file(file).map(|f| f.align).unwrap_or(1)
+        self.files.align(file)
     }
     fn open(&mut self, path: &Path, opts: &FileOpts) -> Result<FileId> {
         let f = open_file(&*self.sys, path, opts, self.direct)?;
-        let id = FileId(self.files.len() as u32);
-        self.files.push(Some(f));
-        Ok(id)
+        Ok(self.files.insert(f))
     }
     fn file_size(&self, file: FileId) -> Result<u64> {
-        let f = self.file(file)?;
-        crate::sys::fd_size(f.raw()).map_err(|source| Error::Io {
-            op: "fstat",
-            path: f.path.clone(),
-            source,
-        })
+        self.files.size(file)
     }
     fn submit(&mut self, req: IoReq) -> Result<()> {
         let t0 = Instant::now();
         let (fd, align) = {
-            let f = self.file(req.file)?;
+            let f = self.files.get(req.file)?;
             (f.raw(), f.align)
         };
         self.in_flight += 1;
         if let Err(e) = check_align(align, req.offset, &req.buf) {
-            self.ready.push_back(Completion {
-                op: req.op,
-                file: req.file,
-                offset: req.offset,
-                user_data: req.user_data,
-                latency: t0.elapsed(),
-                buf: req.buf,
-                result: Err(e),
-            });
+            self.ready.push_back(req.complete(Err(e), t0));
             return Ok(());
         }
         while self.free.is_empty() {
@@ -286,11 +257,9 @@ impl Engine for UringEngine {
         let min = min.min(self.in_flight);
         let mut n = 0;
         loop {
-            while let Some(c) = self.ready.pop_front() {
-                out.push(c);
-                n += 1;
-                self.in_flight -= 1;
-            }
+            let moved = move_ready(&mut self.ready, out);
+            n += moved;
+            self.in_flight -= moved;
             if n >= min && self.unsubmitted == 0 {
                 return Ok(n);
             }
@@ -303,19 +272,10 @@ impl Engine for UringEngine {
         }
     }
     fn fsync(&mut self, file: FileId) -> Result<()> {
-        let f = self.file(file)?;
-        crate::sys::fsync(f.raw()).map_err(|source| Error::Io {
-            op: "fsync",
-            path: f.path.clone(),
-            source,
-        })
+        self.files.fsync(file)
     }
     fn close(&mut self, file: FileId) -> Result<()> {
-        let slot = self
-            .files
-            .get_mut(file.0 as usize)
-            .ok_or(Error::BadFile(file))?;
-        slot.take().ok_or(Error::BadFile(file)).map(drop)
+        self.files.close(file)
     }
     fn register_pool(&mut self, pool: &BufferPool) -> Result<bool> {
         if self.in_flight > 0 {
