@@ -466,9 +466,12 @@ pub fn launch_check(ctx: &RunContext, facts: &LaunchFacts) -> anyhow::Result<()>
     rp.checkpoint_subset = facts.checkpoint_subset;
     rp.args = Value::Object(ctx.args.clone());
     let verdict = mlps_rules::check_run(&rp, &edition);
+    // whatif runs are never submitted, so their INVALID findings are advice, not errors.
+    let whatif = ctx.mode.as_str() == "whatif";
     for issue in &verdict.issues {
         match issue.validation {
-            mlps_rules::Category::Invalid => ctx.log.error(&issue.to_string()),
+            mlps_rules::Category::Invalid if !whatif => ctx.log.error(&issue.to_string()),
+            mlps_rules::Category::Invalid => ctx.log.warning(&issue.to_string()),
             _ => ctx.log.info(&issue.to_string()),
         }
     }
