@@ -414,6 +414,11 @@ pub fn benchmark(
             family.cli_name(),
             mode = mode.as_str()
         );
+        if let Some(launch) = crate::run::ranks::dry_run_launch(family.cli_name(), command, &args)
+            .map_err(|e| CliError::usage(format!("error: {e:#}")))?
+        {
+            println!("Would launch: {launch}");
+        }
         println!("Would create: {}", leaf.path.display());
         println!(
             "Would write: {}, mlpstorage.log, mlpstorage.errors.log",

@@ -1004,3 +1004,24 @@ fn verify_lockfile_mismatch_stops_before_the_engine() {
         .assert()
         .success();
 }
+
+#[test]
+fn dry_run_with_three_hosts_prints_the_mpirun_vector() {
+    let e = Env::new();
+    e.init();
+    let before = files_under(&e.rd());
+    e.cmd()
+        .args(["closed", "training", "unet3d", "run", "file", "-na", "200", "-at", "b200"])
+        .args(["-cm", "512", "-dd", "/mnt/d", "-sn", "sys1", "--quiet", "--dry-run"])
+        .args(["--hosts", "h1,h2,h3", "--allow-run-as-root", "--mpi-params=-x FOO"])
+        .arg("-rd")
+        .arg(e.rd())
+        .assert()
+        .success()
+        // mlpstorage.md §2.2: -n N -host h:s,… --bind-to none --map-by node, flags, mpi-params;
+        // 200 ranks over 3 hosts = 67, 67, 66.
+        .stdout(predicate::str::contains(
+            "Would launch: mpirun -n 200 -host h1:67,h2:67,h3:66 --bind-to none --map-by node --allow-run-as-root -x FOO -x MLPS_RANK_JOB ",
+        ));
+    assert_eq!(files_under(&e.rd()), before, "dry-run wrote something");
+}

@@ -55,32 +55,14 @@ pub fn launch(
     hosts: &[String],
     mpi: &MpiArgs,
 ) -> anyhow::Result<String> {
-    let host_specs = mlps_cluster::launch::parse_hosts(hosts)
-        .map_err(|e| CliError::usage(format!("error: --hosts: {e}")))?;
-    let mut launcher = Launcher::new(host_specs, processes);
-    launcher.mpi_bin =
-        mlps_cluster::launch::resolve_mpi_bin(mpi.mpi_bin.as_deref().unwrap_or("mpirun"), |k| {
-            std::env::var_os(k)
-        });
-    launcher.oversubscribe = mpi.oversubscribe;
-    launcher.allow_run_as_root = mpi.allow_run_as_root;
-    launcher.btl = match mpi.mpi_btl.as_deref() {
-        Some("vader") => MpiBtl::Vader,
-        Some("tcp") => MpiBtl::Tcp,
-        _ => MpiBtl::Auto,
-    };
-    launcher.mpi_params = mpi.mpi_params.clone().unwrap_or_default();
-    launcher.export_env = vec![RANK_JOB_ENV.to_string()];
+    let launcher = launcher_for(processes, hosts, mpi)?;
     mlps_cluster::preflight::check_mpi_launcher(&launcher.mpi_bin)
         .map_err(|e| CliError::new(crate::exit::ExitCode::Failure, e.to_string()))?;
     let job_path = ctx.leaf_dir.join(JOB_FILE);
     let text = serde_json::to_vec_pretty(job)?;
     mlps_rules::reportgen::atomic_write(&job_path, &text)
         .with_context(|| format!("writing {}", job_path.display()))?;
-    let exe = std::env::current_exe().context("locating the running mlpstorage binary")?;
-    let plan = launcher
-        .plan::<&str>(&exe.to_string_lossy(), &[])
-        .map_err(|e| CliError::usage(format!("error: {e}")))?;
+    let plan = plan_for(&launcher)?;
     let shown = plan.display();
     ctx.record(|o| o.executed_command = Some(shown.clone()));
     ctx.log.info(&format!("launching: {shown}"));
@@ -107,6 +89,66 @@ pub fn launch(
         );
     }
     Ok(shown)
+}
+
+/// The launcher of a job of `processes` ranks over `hosts` with the user's MPI options.
+fn launcher_for(processes: u64, hosts: &[String], mpi: &MpiArgs) -> anyhow::Result<Launcher> {
+    let host_specs = mlps_cluster::launch::parse_hosts(hosts)
+        .map_err(|e| CliError::usage(format!("error: --hosts: {e}")))?;
+    let mut launcher = Launcher::new(host_specs, processes);
+    let requested = mpi.mpi_bin.as_deref().unwrap_or("mpirun");
+    launcher.mpi_bin = mlps_cluster::launch::resolve_mpi_bin(requested, |k| std::env::var_os(k));
+    launcher.oversubscribe = mpi.oversubscribe;
+    launcher.allow_run_as_root = mpi.allow_run_as_root;
+    launcher.btl = match mpi.mpi_btl.as_deref() {
+        Some("vader") => MpiBtl::Vader,
+        Some("tcp") => MpiBtl::Tcp,
+        _ => MpiBtl::Auto,
+    };
+    launcher.mpi_params = mpi.mpi_params.clone().unwrap_or_default();
+    launcher.export_env = vec![RANK_JOB_ENV.to_string()];
+    Ok(launcher)
+}
+
+/// The `mpirun` argument vector that starts this binary as every rank.
+fn plan_for(launcher: &Launcher) -> anyhow::Result<mlps_cluster::LaunchPlan> {
+    let exe = std::env::current_exe().context("locating the running mlpstorage binary")?;
+    launcher
+        .plan::<&str>(&exe.to_string_lossy(), &[])
+        .map_err(|e| CliError::usage(format!("error: {e}")).into())
+}
+
+/// For `--dry-run`: the `mpirun` command a training or checkpointing `run` with these effective
+/// options would execute, or `None` when its ranks would be threads of this process.
+pub fn dry_run_launch(
+    family_cli_name: &str,
+    command: &str,
+    args: &serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Option<String>> {
+    let processes_key = match (family_cli_name, command) {
+        ("training", "run") => "num_accelerators",
+        ("checkpointing", "run") => "num_processes",
+        _ => return Ok(None),
+    };
+    let hosts: Vec<String> = args
+        .get("hosts")
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !wants_mpi(&hosts) {
+        return Ok(None);
+    }
+    let processes = args
+        .get(processes_key)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1);
+    let mpi: MpiArgs = serde_json::from_value(serde_json::Value::Object(args.clone()))?;
+    let plan = plan_for(&launcher_for(processes, &hosts, &mpi)?)?;
+    Ok(Some(plan.display()))
 }
 
 /// Entry point of a rank process (`MLPS_RANK_JOB` set). Returns the process exit status.
