@@ -294,6 +294,7 @@ pub struct KvCacheArgs {
 /// Calls the one function for (benchmark, command).
 pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
     verify_lockfile_gate(ctx)?;
+    record_system_info(ctx);
     let cmd = ctx.command.as_str();
     match ctx.family {
         Family::Training => {
@@ -488,5 +489,50 @@ pub fn launch_check(ctx: &RunContext, facts: &LaunchFacts) -> anyhow::Result<()>
             Ok(())
         }
         LaunchDecision::Abort(msg) => Err(crate::exit::CliError::general(msg).into()),
+    }
+}
+
+/// The cluster snapshot of `system_info` (mlpstorage.md §6), taken before the engine runs, for
+/// `run` and `datasize` as the reference does: this host (with the filesystems of the data,
+/// checkpoint and results paths) when the ranks are threads here; with `--hosts` naming other
+/// machines, the reference's fallback of one host per entry with `--client-host-memory-in-gb`.
+fn record_system_info(ctx: &RunContext) {
+    if !matches!(ctx.command.as_str(), "run" | "datasize") {
+        return;
+    }
+    let hosts: Vec<String> = ctx
+        .args
+        .get("hosts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let info = if ranks::wants_mpi(&hosts)
+        && hosts
+            .iter()
+            .any(|h| !mlps_cluster::preflight::is_local_host(h.split(':').next().unwrap_or(h)))
+    {
+        let gib = ctx
+            .args
+            .get("client_host_memory_in_gb")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        mlps_cluster::ClusterInfo::from_args(&hosts, gib)
+    } else {
+        let paths: Vec<PathBuf> = ["data_dir", "checkpoint_folder"]
+            .iter()
+            .filter_map(|k| ctx.args.get(*k).and_then(Value::as_str).map(PathBuf::from))
+            .chain(std::iter::once(ctx.results_dir.clone()))
+            .filter(|p| p.exists())
+            .collect();
+        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+        mlps_cluster::ClusterInfo::local(&refs)
+    };
+    match serde_json::to_value(&info) {
+        Ok(v) => ctx.record(|o| o.system_info = Some(v)),
+        Err(e) => ctx.log.warning(&format!("system_info not recorded: {e}")),
     }
 }
