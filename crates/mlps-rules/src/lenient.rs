@@ -161,8 +161,18 @@ fn strip_trailing_commas(s: &str) -> String {
     out
 }
 
-/// Read and parse a JSON file leniently. Error text is a one-line reason.
+/// Read and parse a JSON file leniently. Error text is a one-line reason. Inside a validation
+/// the file is read and parsed once (see `cache`).
 pub fn read_json(path: &Path) -> Result<Value, String> {
+    read_json_shared(path).map(std::rc::Rc::unwrap_or_clone)
+}
+
+/// As [`read_json`], sharing the cached value instead of copying it.
+pub(crate) fn read_json_shared(path: &Path) -> Result<std::rc::Rc<Value>, String> {
+    crate::cache::parsed(path, crate::cache::Format::Json, read_json_uncached)
+}
+
+fn read_json_uncached(path: &Path) -> Result<Value, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     if is_pruned_placeholder(&bytes) {
         return Err("pruned by staff (placeholder file)".into());
@@ -173,8 +183,13 @@ pub fn read_json(path: &Path) -> Result<Value, String> {
         .map_err(|e| format!("invalid JSON: {e}"))
 }
 
-/// Read a YAML file into a JSON value.
+/// Read a YAML file into a JSON value (once per validation, see `cache`).
 pub fn read_yaml(path: &Path) -> Result<Value, String> {
+    crate::cache::parsed(path, crate::cache::Format::Yaml, read_yaml_uncached)
+        .map(std::rc::Rc::unwrap_or_clone)
+}
+
+fn read_yaml_uncached(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     parse_yaml(&text)
 }

@@ -237,6 +237,7 @@ fn discover(root: &Path, skipped: &mut Vec<Skipped>) -> BTreeMap<PathBuf, (Strin
 
 /// As [`generate`], optionally restricted to one (division, org, system).
 pub fn generate_scoped(results_dir: &Path, scope: Option<(&str, &str, &str)>) -> Report {
+    let cache = crate::cache::Scope::enter();
     let mut rep = Report::default();
     let edition_id = crate::validate::detect_edition(results_dir);
     let groups = discover(results_dir, &mut rep.skipped);
@@ -305,6 +306,11 @@ pub fn generate_scoped(results_dir: &Path, scope: Option<(&str, &str, &str)>) ->
                 None
             }
         };
+        if cache.is_outermost() {
+            // A stand-alone report needs each workload's files once: keep memory flat on big
+            // trees. Inside a validation the validator decides when to forget them.
+            crate::cache::clear_parsed();
+        }
         if let Some(t) = out {
             rep.rows.push(row);
             rep.table.push(t);
@@ -358,7 +364,7 @@ fn code_href(l: &Leaf) -> Option<String> {
 }
 
 fn verdict_of(l: &Leaf, ed: &Edition, division: &str) -> (Verdict, Option<RunParams>) {
-    match l.metadata.as_ref().and_then(RunParams::from_metadata) {
+    match l.metadata.as_deref().and_then(RunParams::from_metadata) {
         Some(mut rp) => {
             if !division.is_empty() {
                 rp.mode = division.to_string();
@@ -935,7 +941,7 @@ fn kvcache(
     // latest error-free run: summary exists, partial_failure false, no trial failures
     let mut cands: Vec<(&Leaf, Value)> = Vec::new();
     for l in leaves {
-        let s = l.summary.clone().or_else(|| {
+        let s = l.summary.as_deref().cloned().or_else(|| {
             l.files
                 .iter()
                 .find(|f| f.starts_with("kvcache_run_summary_"))

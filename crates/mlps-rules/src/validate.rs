@@ -19,6 +19,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -232,6 +233,8 @@ pub fn validate_submission(root: &Path, edition: Option<&str>) -> Vec<Finding> {
         errored: Default::default(),
         notices: Default::default(),
     };
+    // Every file is listed and parsed once for the whole validation.
+    let _cache = crate::cache::Scope::enter();
     if !root.is_dir() {
         v.err("2.1.1", root, "submission root is not a directory");
         return v.findings;
@@ -307,13 +310,24 @@ pub fn detect_edition(root: &Path) -> String {
 }
 
 /// Directory listing as (name, is_dir), sorted; symlinked dirs count as dirs. Never fails.
+/// Listed once per validation (see `cache`).
 pub(crate) fn list(d: &Path) -> Vec<(String, bool)> {
+    crate::cache::listing(d, list_uncached).as_ref().clone()
+}
+
+fn list_uncached(d: &Path) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = match std::fs::read_dir(d) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
             .map(|e| {
-                let p = e.path();
-                (e.file_name().to_string_lossy().into_owned(), p.is_dir())
+                // The entry's own type needs no stat; only symlinks (and file systems that do
+                // not report types) are followed to see what they point at.
+                let is_dir = match e.file_type() {
+                    Ok(t) if t.is_dir() => true,
+                    Ok(t) if t.is_file() => false,
+                    _ => e.path().is_dir(),
+                };
+                (e.file_name().to_string_lossy().into_owned(), is_dir)
             })
             .collect(),
         Err(_) => vec![],
@@ -342,8 +356,9 @@ pub(crate) struct Leaf {
     pub name: String,
     pub files: BTreeSet<String>,
     pub dirs: BTreeSet<String>,
-    pub summary: Option<Value>,
-    pub metadata: Option<Value>,
+    /// Shared with the validation's parse cache (see `cache`), hence `Rc`.
+    pub summary: Option<Rc<Value>>,
+    pub metadata: Option<Rc<Value>>,
     pub metadata_files: Vec<String>,
 }
 
@@ -439,6 +454,10 @@ impl Leaf {
 /// Load a leaf: list it, parse `*summary.json` and `*_metadata.json`. Parse problems are
 /// reported by the caller's rule via the returned messages.
 pub(crate) fn load_leaf(dir: &Path) -> (Leaf, Vec<(PathBuf, String)>) {
+    crate::cache::leaf(dir, load_leaf_uncached).as_ref().clone()
+}
+
+fn load_leaf_uncached(dir: &Path) -> (Leaf, Vec<(PathBuf, String)>) {
     let mut leaf = Leaf {
         dir: dir.to_path_buf(),
         name: dir
@@ -464,7 +483,7 @@ pub(crate) fn load_leaf(dir: &Path) -> (Leaf, Vec<(PathBuf, String)>) {
             .cloned()
     };
     if let Some(s) = summary_name {
-        match lenient::read_json(&dir.join(&s)) {
+        match lenient::read_json_shared(&dir.join(&s)) {
             Ok(v) if v.is_object() => leaf.summary = Some(v),
             Ok(_) => problems.push((dir.join(&s), "summary is not a JSON object".to_string())),
             Err(e) => problems.push((dir.join(&s), e)),
@@ -477,7 +496,7 @@ pub(crate) fn load_leaf(dir: &Path) -> (Leaf, Vec<(PathBuf, String)>) {
         .cloned()
         .collect();
     if let Some(m) = leaf.metadata_files.first() {
-        match lenient::read_json(&dir.join(m)) {
+        match lenient::read_json_shared(&dir.join(m)) {
             Ok(v) if v.is_object() => leaf.metadata = Some(v),
             Ok(_) => problems.push((dir.join(m), "metadata is not a JSON object".to_string())),
             Err(e) => problems.push((dir.join(m), e)),
@@ -916,6 +935,8 @@ impl V {
                 system_yaml: yaml,
             };
             self.system(&results.join(&s), &ctx);
+            // Parsed leaves of this system are not needed again: bound memory on large trees.
+            crate::cache::clear_parsed();
         }
     }
 
@@ -1149,7 +1170,7 @@ impl V {
         let mut aux: Vec<(PathBuf, String)> = Vec::new();
         for l in find_leaves(sd) {
             let Some(md) =
-                lenient::read_json(&l.join(leaf_metadata_name(&l).unwrap_or_default())).ok()
+                lenient::read_json_shared(&l.join(leaf_metadata_name(&l).unwrap_or_default())).ok()
             else {
                 continue;
             };
@@ -1942,24 +1963,29 @@ impl V {
         }
         for f in files.iter().filter(|f| f.ends_with(".json")) {
             let p = dir.join(f);
-            if std::fs::metadata(&p)
-                .map(|m| m.len() > 4 << 20)
-                .unwrap_or(true)
-            {
-                continue;
-            }
-            let parsed = match leaf {
-                Some(l) if Some(f) == l.metadata_files.first() && l.metadata.is_some() => {
-                    Ok(l.metadata.clone().unwrap_or_default())
-                }
-                Some(l)
-                    if f.ends_with("summary.json")
-                        && l.summary.is_some()
-                        && (f == "summary.json" || !l.files.contains("summary.json")) =>
+            // The leaf's summary and metadata were parsed by load_leaf already: borrow them.
+            let loaded = leaf.and_then(|l| {
+                if Some(f) == l.metadata_files.first() {
+                    l.metadata.as_ref()
+                } else if f.ends_with("summary.json")
+                    && (f == "summary.json" || !l.files.contains("summary.json"))
                 {
-                    Ok(l.summary.clone().unwrap_or_default())
+                    l.summary.as_ref()
+                } else {
+                    None
                 }
-                _ => lenient::read_json(&p),
+            });
+            let parsed: Result<std::borrow::Cow<'_, Value>, String> = match loaded {
+                Some(v) => Ok(std::borrow::Cow::Borrowed(v)),
+                None => {
+                    if std::fs::metadata(&p)
+                        .map(|m| m.len() > 4 << 20)
+                        .unwrap_or(true)
+                    {
+                        continue;
+                    }
+                    lenient::read_json(&p).map(std::borrow::Cow::Owned)
+                }
             };
             match parsed {
                 Err(e) if e.starts_with("pruned") => {}
@@ -2138,7 +2164,7 @@ impl V {
         }
         let amodel = l
             .arg_text("model")
-            .or_else(|| get_text(l.metadata.as_ref().unwrap_or(&Value::Null), "model"))
+            .or_else(|| get_text(l.metadata.as_deref().unwrap_or(&Value::Null), "model"))
             .unwrap_or_default();
         let sizes = ["8b", "70b", "405b", "1t"];
         if !sizes
@@ -2881,7 +2907,7 @@ impl V {
     fn kv_leaf(&mut self, l: &Leaf, ctx: &Ctx) {
         let dir = l.dir.clone();
         // summary (new or old name)
-        let summary = l.summary.clone().or_else(|| {
+        let summary = l.summary.as_deref().cloned().or_else(|| {
             l.files
                 .iter()
                 .find(|f| f.starts_with("kvcache_run_summary_") && f.ends_with(".json"))
@@ -3160,8 +3186,7 @@ impl V {
                     continue;
                 }
                 let tp = dir.join(&o).join(&t);
-                let mut targets = BTreeSet::new();
-                for (r, _) in list(&tp) {
+                for (r, r_is_dir) in list(&tp) {
                     if !r.starts_with("rank_") {
                         continue;
                     }
@@ -3170,8 +3195,10 @@ impl V {
                     let is_link = std::fs::symlink_metadata(&rp)
                         .map(|m| m.file_type().is_symlink())
                         .unwrap_or(false);
-                    let canon = std::fs::canonicalize(&rp).unwrap_or(rp.clone());
-                    if !rp.is_dir() || is_link || !targets.insert(canon) {
+                    // A rank entry that is a real directory (not a link) is distinct from its
+                    // siblings by construction, so sharing can only come through a link or a
+                    // non-directory: no realpath walk per rank is needed.
+                    if !r_is_dir || is_link {
                         self.err("6.3.3.3", &rp, "per-rank output must be a distinct directory (shared or linked rank output)");
                     }
                 }
@@ -3578,7 +3605,8 @@ pub const VDB_CLOSED_PARAMS: [&str; 20] = [
 pub(crate) fn vdb_summary(l: &Leaf) -> Value {
     let mut s = l
         .summary
-        .clone()
+        .as_deref()
+        .cloned()
         .unwrap_or_else(|| Value::Object(Default::default()));
     let mut fill = |k: &str, v: Option<Value>| {
         if let (Some(o), Some(v)) = (s.as_object_mut(), v)

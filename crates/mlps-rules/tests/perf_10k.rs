@@ -1,13 +1,14 @@
 //! `validate` on a 10,000-leaf synthetic tree must finish in under 5 s.
-//! Run with `cargo test -p mlps-rules --release --test perf_10k -- --ignored --nocapture`
-//! (ignored by default: building 70k files takes a while, and debug builds are not the target).
+//! Measure with `cargo test -p mlps-rules --release --test perf_10k -- --nocapture`: the time
+//! limit is asserted in release builds only. In a debug build (the default `cargo test`) the test
+//! still builds the 70k-file tree and checks that it validates cleanly (about 17 s on the shared
+//! 2-CPU dev machine), but does not judge the time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 use common::*;
 use std::time::Instant;
 
 #[test]
-#[ignore]
 fn validate_10k_leaves_under_5s() {
     let tmp = tmp();
     let t = instance("closed", &tmp.path().join("big"));
