@@ -1,10 +1,11 @@
 //! Dataset generation as DLIO lays it out (dlio.md §3): the folders and names of
 //! [`DatasetLayout`], per-file sizes from DLIO's draws, the formats of [`crate::formats`], content
 //! from `mlps_io_core::DataGen` (unique per file). Parallel threads; resumable (a file that exists
-//! with its exact expected size is complete and kept; files are written under a hidden
+//! with its exact expected size is complete and kept; a file is written as an unnamed `O_TMPFILE`
+//! inode and linked under its name once complete, or where that is unsupported under a hidden
 //! `.<name>.partial` name and renamed, so an interrupted file is never mistaken for a complete one);
-//! `.mlps-datagen-manifest.json` beside the data; one `syncfs` at the end so the reported rate
-//! includes getting the data to stable storage.
+//! `.mlps-datagen-manifest.json` beside the data; no per-file fsync, one `syncfs` at the end so the
+//! reported rate includes getting the data to stable storage.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -172,6 +173,7 @@ pub fn generate(
     let done_bytes = AtomicU64::new(0);
     let written_bytes = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
+    let tmpfile_ok = AtomicBool::new(true);
     let start = Instant::now();
     let n = jobs.len() as u64;
     let first_error = std::sync::Mutex::new(None::<Error>);
@@ -189,15 +191,21 @@ pub fn generate(
                     let spec = &specs[k as usize];
                     let path = layout.path(split, i);
                     let size = spec.file_size();
-                    let kept = fs::metadata(&path)
-                        .map(|m| m.len() == size)
-                        .unwrap_or(false);
-                    if !kept {
+                    let existing = fs::metadata(&path).ok().map(|m| m.len());
+                    if existing != Some(size) {
                         let file_id = match split {
                             Split::Train => i,
                             Split::Valid => layout.num_files_train + i,
                         };
-                        if let Err(e) = write_one(&path, spec, &mut chunk, &datagen, file_id) {
+                        if let Err(e) = write_one(
+                            &path,
+                            spec,
+                            &mut chunk,
+                            &datagen,
+                            file_id,
+                            existing.is_some(),
+                            &tmpfile_ok,
+                        ) {
                             failed.store(true, Ordering::Relaxed);
                             first_error
                                 .lock()
@@ -257,13 +265,65 @@ pub fn generate(
     })
 }
 
+/// Writes file `path` whole. Preferred route: an unnamed `O_TMPFILE` inode in the target directory,
+/// written, then linked under its final name, so an interrupted file never has a name at all. It
+/// also keeps inode allocation outside the directory lock: a create with a name (and the rename
+/// after it) holds that lock exclusively, and on a journal-less ext4 an allocation right after a
+/// mass delete scans every inode freed in the last minute, so named creates from all threads
+/// serialised there (measured in docs/PERFORMANCE.md, datagen). Where `O_TMPFILE` is unsupported
+/// (NFS, FUSE, some kernels) `tmpfile_ok` is cleared and files go through `.<name>.partial` + rename.
+/// `stale` says a file of the wrong size sits at `path` and must be replaced.
+#[allow(clippy::too_many_arguments)]
 fn write_one(
     path: &Path,
     spec: &FileSpec,
     chunk: &mut [u8],
     datagen: &DataGen,
     file_id: u64,
+    stale: bool,
+    tmpfile_ok: &AtomicBool,
 ) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut fill = |off: u64, b: &mut [u8]| datagen.fill(file_id, off, b);
+    if tmpfile_ok.load(Ordering::Relaxed) {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .mode(0o666) // as a named create: the umask decides
+            .open(dir)
+        {
+            Ok(mut f) => {
+                formats::write_file(&mut f, path, spec, chunk, &mut fill)?;
+                if stale {
+                    match fs::remove_file(path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(Error::io(path, e));
+                        }
+                        _ => {}
+                    }
+                }
+                match link_tmpfile(&f, path) {
+                    Ok(()) => return Ok(()),
+                    // Written but cannot be named here (no /proc, no CAP_DAC_READ_SEARCH):
+                    // rewrite it the portable way below, and from now on go that way directly.
+                    Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                        tmpfile_ok.store(false, Ordering::Relaxed)
+                    }
+                    Err(e) => return Err(Error::io(path, e)),
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOSYS)
+                ) =>
+            {
+                tmpfile_ok.store(false, Ordering::Relaxed)
+            }
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+    }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.partial"));
     let mut f: File = OpenOptions::new()
@@ -272,11 +332,53 @@ fn write_one(
         .truncate(true)
         .open(&tmp)
         .map_err(|e| Error::io(&tmp, e))?;
-    formats::write_file(&mut f, &tmp, spec, chunk, &mut |off, b| {
-        datagen.fill(file_id, off, b)
-    })?;
+    formats::write_file(&mut f, &tmp, spec, chunk, &mut fill)?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Gives the unnamed `O_TMPFILE` inode `f` the name `path` (`linkat` through `/proc/self/fd`, which
+/// needs no privilege; `AT_EMPTY_PATH` as the fallback where /proc is absent).
+fn link_tmpfile(f: &File, path: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let to = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let proc_path = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both strings are NUL-terminated and outlive the call; `f` is open.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::ENOENT) {
+        return Err(e);
+    }
+    // SAFETY: as above; the empty path with AT_EMPTY_PATH names `f` itself.
+    let rc = unsafe {
+        libc::linkat(
+            f.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Flushes the filesystem holding `folder` (`syncfs`).
@@ -289,4 +391,78 @@ fn sync_fs(folder: &Path) -> Result<(), Error> {
         return Err(Error::io(folder, std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::workload::Format;
+
+    fn spec(format: Format) -> FileSpec {
+        FileSpec {
+            format,
+            dim1: 64,
+            dim2: 48,
+            samples: 3,
+            itemsize: 1,
+            descr: "|u1",
+            tf_size_feature: 64 * 48,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn tmpfile_and_partial_routes_write_the_same_bytes_and_leave_nothing_else() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let gen_ = DataGen::new(7);
+        let mut chunk = vec![0u8; 4096]; // smaller than a file: several chunks per file
+        for format in [Format::Npz, Format::Npy, Format::Tfrecord, Format::Jpeg] {
+            let s = spec(format);
+            let a = tmp.path().join(format!("a_{format:?}"));
+            let b = tmp.path().join(format!("b_{format:?}"));
+            let tmpfile_ok = AtomicBool::new(true);
+            write_one(&a, &s, &mut chunk, &gen_, 3, false, &tmpfile_ok).expect("tmpfile route");
+            let partial_only = AtomicBool::new(false);
+            write_one(&b, &s, &mut chunk, &gen_, 3, false, &partial_only).expect("partial route");
+            let (da, db) = (fs::read(&a).expect("a"), fs::read(&b).expect("b"));
+            assert_eq!(da.len() as u64, s.file_size(), "{format:?}");
+            assert!(
+                da == db,
+                "{format:?}: both routes must write identical files"
+            );
+        }
+        let listed = names(tmp.path());
+        assert_eq!(listed.len(), 8, "only the named files remain: {listed:?}");
+        assert!(listed.iter().all(|n| !n.starts_with('.')), "{listed:?}");
+    }
+
+    #[test]
+    fn a_wrong_size_file_is_replaced_on_both_routes() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let gen_ = DataGen::new(1);
+        let mut chunk = vec![0u8; 1 << 16];
+        let s = spec(Format::Jpeg);
+        for tmpfile in [true, false] {
+            let p = tmp.path().join(format!("f_{tmpfile}.jpeg"));
+            fs::write(&p, b"interrupted").expect("stale");
+            let flag = AtomicBool::new(tmpfile);
+            write_one(&p, &s, &mut chunk, &gen_, 9, true, &flag).expect("rewrite");
+            let data = fs::read(&p).expect("read");
+            assert_eq!(data.len() as u64, s.file_size());
+            assert!(
+                gen_.verify(9, 0, &data),
+                "content is file 9's DataGen bytes"
+            );
+        }
+        assert_eq!(names(tmp.path()), ["f_false.jpeg", "f_true.jpeg"]);
+    }
 }
