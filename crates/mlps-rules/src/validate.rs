@@ -713,6 +713,23 @@ impl V {
     }
 
     /// 2.1.6 / CHECK-01 / CHECK-02 / PROV-01 for one leaf. Returns the pointer hash.
+    /// Loads the leaf at `dir`, reporting its load problems under rule `id`, and runs the
+    /// JSON-01 scan over its files.
+    fn load_scanned(&mut self, dir: &Path, id: &str) -> Leaf {
+        let (l, probs) = load_leaf(dir);
+        for (p, m) in probs {
+            self.err(id, &p, &m);
+        }
+        self.json_scan(&l.dir, &l.files, Some(&l));
+        l
+    }
+
+    /// The code-image pointer and provenance stamp checks of one leaf.
+    fn stamps(&mut self, leaf: &Leaf, ctx: &Ctx) {
+        let ptr = self.code_image(leaf, ctx);
+        self.provenance(leaf, ptr.as_deref(), ctx.closed());
+    }
+
     fn code_image(&mut self, leaf: &Leaf, ctx: &Ctx) -> Option<String> {
         let p = leaf.dir.join(".mlps-code-image");
         let text = match std::fs::read_to_string(&p) {
@@ -1302,18 +1319,13 @@ impl V {
                 );
             }
             if ctx.closed() || ctx.open() {
-                let ptr = self.code_image(&l, ctx);
-                self.provenance(&l, ptr.as_deref(), ctx.closed());
+                self.stamps(&l, ctx);
             }
             ds_leaves.push(l);
         }
         let mut dg_leaves = Vec::new();
         for d in &datagen {
-            let (l, probs) = load_leaf(d);
-            for (p, m) in probs {
-                self.err("2.1.14", &p, &m);
-            }
-            self.json_scan(&l.dir, &l.files, Some(&l));
+            let l = self.load_scanned(d, "2.1.14");
             self.required_files(
                 &l,
                 "2.1.14",
@@ -1321,21 +1333,15 @@ impl V {
                 &self.ed.datagen_required_files.clone(),
             );
             if ctx.closed() || ctx.open() {
-                let ptr = self.code_image(&l, ctx);
-                self.provenance(&l, ptr.as_deref(), ctx.closed());
+                self.stamps(&l, ctx);
             }
             dg_leaves.push(l);
         }
         let mut run_leaves = Vec::new();
         for d in &runs {
-            let (l, probs) = load_leaf(d);
-            for (p, m) in probs {
-                self.err("2.1.19", &p, &m);
-            }
-            self.json_scan(&l.dir, &l.files, Some(&l));
+            let l = self.load_scanned(d, "2.1.19");
             self.required_files(&l, "2.1.19", "2.1.20", &self.ed.run_required_files.clone());
-            let ptr = self.code_image(&l, ctx);
-            self.provenance(&l, ptr.as_deref(), ctx.closed());
+            self.stamps(&l, ctx);
             self.training_run_leaf(&l, model, ctx);
             run_leaves.push(l);
         }
@@ -2128,19 +2134,14 @@ impl V {
         }
         let mut leaves = Vec::new();
         for d in &dirs {
-            let (l, probs) = load_leaf(d);
-            for (p, m) in probs {
-                self.err("2.1.25", &p, &m);
-            }
-            self.json_scan(&l.dir, &l.files, Some(&l));
+            let l = self.load_scanned(d, "2.1.25");
             self.required_files(
                 &l,
                 "2.1.25",
                 "2.1.26",
                 &self.ed.checkpoint_required_files.clone(),
             );
-            let ptr = self.code_image(&l, ctx);
-            self.provenance(&l, ptr.as_deref(), ctx.closed());
+            self.stamps(&l, ctx);
             self.ckpt_leaf(&l, model, ctx);
             leaves.push(l);
         }
@@ -2614,8 +2615,7 @@ impl V {
                 );
             }
             self.json_scan(&l.dir, &l.files, Some(&l));
-            let ptr = self.code_image(&l, ctx);
-            self.provenance(&l, ptr.as_deref(), ctx.closed());
+            self.stamps(&l, ctx);
             let s = vdb_summary(&l);
             let dir = l.dir.clone();
             if get(&s, "num_vectors").is_none() || get(&s, "dimension").is_none() {
@@ -2898,8 +2898,7 @@ impl V {
                 );
             }
             self.json_scan(&l.dir, &l.files, Some(&l));
-            let ptr = self.code_image(&l, ctx);
-            self.provenance(&l, ptr.as_deref(), ctx.closed());
+            self.stamps(&l, ctx);
             self.kv_leaf(&l, ctx);
         }
     }
