@@ -912,6 +912,45 @@ fn checkpointing_run_writes_and_reads_small_checkpoint() {
         v["metric"]["load_checkpoint_io_mean_GB_per_second"].is_number(),
         "{v}"
     );
+    // CAP-03 sidecar: checkpoints and results share this tempdir's filesystem (whatif: a warning)
+    let sep: Value = serde_json::from_str(
+        &std::fs::read_to_string(summary.with_file_name("fs_separation.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|x| panic!("fs_separation.json: {x}"));
+    assert_eq!(sep["same_filesystem"], true);
+}
+
+#[test]
+fn closed_run_with_data_beside_results_is_stopped_by_cap03() {
+    let e = Env::new();
+    e.init();
+    let ckpt = e.path("ckpt");
+    e.cmd()
+        .args([
+            "closed",
+            "checkpointing",
+            "run",
+            "file",
+            "-m",
+            "llama3-8b",
+            "-np",
+            "8",
+        ])
+        .args(["-cm", "64", "-at", "b200", "-sn", "s1", "--quiet", "-rd"])
+        .arg(e.rd())
+        .arg("-cf")
+        .arg(&ckpt)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--skip-fs-separation-gate"));
+    // nothing was written into the checkpoint folder, and the sidecar records the probe
+    let written = files_under(&ckpt.join("llama3-8b"));
+    assert!(written.is_empty(), "{written:?}");
+    assert!(
+        files_under(&e.rd())
+            .iter()
+            .any(|p| p.ends_with("fs_separation.json"))
+    );
 }
 
 #[test]

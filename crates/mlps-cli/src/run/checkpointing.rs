@@ -68,6 +68,13 @@ pub fn run(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Outcome
     let outcome = outcome_for(&spec);
     ctx.record(|o| o.merge(outcome.clone()));
     check_rules(ctx, args, &spec)?;
+    std::fs::create_dir_all(&spec.checkpoint_folder).with_context(|| {
+        format!(
+            "creating the checkpoint folder {} (check --checkpoint-folder)",
+            spec.checkpoint_folder.display()
+        )
+    })?;
+    super::fs_separation_gate(ctx, &spec.checkpoint_folder)?;
     if super::ranks::wants_mpi(&args.hosts) {
         let job = super::ranks::RankJob::Checkpointing {
             model: spec.model.name().to_string(),
@@ -92,12 +99,6 @@ pub fn run(ctx: &RunContext, args: &CheckpointingArgs) -> anyhow::Result<Outcome
         ));
         return Ok(out);
     }
-    std::fs::create_dir_all(&spec.checkpoint_folder).with_context(|| {
-        format!(
-            "creating the checkpoint folder {} (check --checkpoint-folder)",
-            spec.checkpoint_folder.display()
-        )
-    })?;
     let cancel = Arc::new(AtomicBool::new(false));
     let log = ctx.log;
     let started = std::time::Instant::now();

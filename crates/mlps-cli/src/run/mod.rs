@@ -536,3 +536,43 @@ fn record_system_info(ctx: &RunContext) {
         Err(e) => ctx.log.warning(&format!("system_info not recorded: {e}")),
     }
 }
+
+/// CAP-03 (mlpstorage.md §3.7): probes whether `data_path` (dataset or checkpoint folder) and
+/// the results dir share a filesystem and always writes `fs_separation.json` into the leaf.
+/// Decision: only a `closed` run is stopped by a shared filesystem (a submission must not cache
+/// its own results next to the data); open and whatif runs get a warning, so single-disk
+/// experiments work without `--skip-fs-separation-gate`.
+pub fn fs_separation_gate(ctx: &RunContext, data_path: &std::path::Path) -> anyhow::Result<()> {
+    if !data_path.is_dir() {
+        return Ok(()); // the engine reports a missing folder with its own, clearer message
+    }
+    let probe =
+        mlps_cluster::gates::probe_fs_separation(data_path, &ctx.results_dir).map_err(|e| {
+            crate::exit::CliError::new(crate::exit::ExitCode::FileNotFound, e.to_string())
+        })?;
+    probe.write(&ctx.leaf_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "writing fs_separation.json in {}: {e}",
+            ctx.leaf_dir.display()
+        )
+    })?;
+    let Err(e) = probe.gate() else {
+        return Ok(());
+    };
+    let skip = ctx
+        .args
+        .get("skip_fs_separation_gate")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if ctx.mode.as_str() == "closed" && !skip {
+        return Err(crate::exit::CliError::new(
+            crate::exit::ExitCode::FileNotFound,
+            format!(
+                "{e} (pass --skip-fs-separation-gate to run anyway; fs_separation.json records it)"
+            ),
+        )
+        .into());
+    }
+    ctx.log.warning(&e.to_string());
+    Ok(())
+}

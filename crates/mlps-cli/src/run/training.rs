@@ -123,6 +123,7 @@ pub fn run(ctx: &RunContext, args: &TrainingArgs) -> anyhow::Result<Outcome> {
     out.override_parameters
         .insert("dataset.data_folder".into(), Value::String(data_dir.into()));
     check_rules(ctx, args, accelerator, ranks as u64, &out)?;
+    super::fs_separation_gate(ctx, std::path::Path::new(data_dir))?;
     let cancel = Arc::new(AtomicBool::new(false));
     let opts = RunOptions {
         data_folder: Some(PathBuf::from(data_dir)),
