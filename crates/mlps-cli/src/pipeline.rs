@@ -533,7 +533,7 @@ pub fn benchmark(
             override_parameters: outcome.override_parameters,
             yaml_params: outcome.yaml_params,
             system_info: outcome.system_info,
-            cluster_snapshots: None,
+            cluster_snapshots: outcome.cluster_snapshots,
             timeseries_data: None,
             runtime: outcome.runtime,
             verification: outcome.verification,

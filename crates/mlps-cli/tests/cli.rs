@@ -859,6 +859,20 @@ fn training_datagen_run_reportgen_end_to_end() {
         assert!(leaf.join(f).is_file(), "leaf lacks {f}");
     }
     assert!(leaf.join("dlio_config/config.yaml").is_file());
+    // host snapshots before and after the run, with the collected memory the rules use
+    let meta = files_under(leaf)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with("_metadata.json"))
+        .unwrap_or_else(|| panic!("no metadata"));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&meta).unwrap_or_default())
+        .unwrap_or_else(|x| panic!("metadata: {x}"));
+    assert!(
+        m["system_info"]["total_memory_bytes"].as_u64().unwrap_or(0) > 0,
+        "{m}"
+    );
+    for k in ["start", "end"] {
+        assert!(m["cluster_snapshots"][k]["hosts"].is_array(), "{k}: {m}");
+    }
     e.cmd()
         .args(["reports", "reportgen", "-rd", rd])
         .assert()

@@ -75,6 +75,8 @@ pub struct Outcome {
     pub command_output_files: Vec<Value>,
     /// Cluster information (`system_info`).
     pub system_info: Option<Value>,
+    /// `{start, end, collection_method}` host snapshots around a `run` (`cluster_snapshots`).
+    pub cluster_snapshots: Option<Value>,
     /// Family extras written as top-level metadata keys (kv-cache / vectordb keys of §2.5).
     pub extra: Map<String, Value>,
 }
@@ -91,7 +93,8 @@ impl Outcome {
             parameters,
             yaml_params,
             verification,
-            system_info
+            system_info,
+            cluster_snapshots
         );
         self.override_parameters.extend(other.override_parameters);
         if !other.command_output_files.is_empty() {
@@ -294,7 +297,24 @@ pub struct KvCacheArgs {
 /// Calls the one function for (benchmark, command).
 pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
     verify_lockfile_gate(ctx)?;
-    record_system_info(ctx);
+    let start = record_system_info(ctx);
+    let outcome = dispatch_engine(ctx)?;
+    if let (Some(start), "run") = (start, ctx.command.as_str()) {
+        // The end snapshot shows what the run did to the hosts (memory, load, disk counters).
+        let end = cluster_snapshot(ctx);
+        ctx.record(|o| {
+            o.cluster_snapshots = Some(serde_json::json!({
+                "start": start,
+                "end": end,
+                "collection_method": end.get("collection_method").cloned().unwrap_or(Value::Null),
+            }))
+        });
+    }
+    Ok(outcome)
+}
+
+/// Calls the engine function of (benchmark, command).
+fn dispatch_engine(ctx: &RunContext) -> anyhow::Result<Outcome> {
     let cmd = ctx.command.as_str();
     match ctx.family {
         Family::Training => {
@@ -496,10 +516,17 @@ pub fn launch_check(ctx: &RunContext, facts: &LaunchFacts) -> anyhow::Result<()>
 /// `run` and `datasize` as the reference does: this host (with the filesystems of the data,
 /// checkpoint and results paths) when the ranks are threads here; with `--hosts` naming other
 /// machines, the reference's fallback of one host per entry with `--client-host-memory-in-gb`.
-fn record_system_info(ctx: &RunContext) {
+fn record_system_info(ctx: &RunContext) -> Option<Value> {
     if !matches!(ctx.command.as_str(), "run" | "datasize") {
-        return;
+        return None;
     }
+    let v = cluster_snapshot(ctx);
+    ctx.record(|o| o.system_info = Some(v.clone()));
+    Some(v)
+}
+
+/// One cluster snapshot as JSON (see [`record_system_info`] for which hosts it covers).
+fn cluster_snapshot(ctx: &RunContext) -> Value {
     let hosts: Vec<String> = ctx
         .args
         .get("hosts")
@@ -531,10 +558,11 @@ fn record_system_info(ctx: &RunContext) {
         let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
         mlps_cluster::ClusterInfo::local(&refs)
     };
-    match serde_json::to_value(&info) {
-        Ok(v) => ctx.record(|o| o.system_info = Some(v)),
-        Err(e) => ctx.log.warning(&format!("system_info not recorded: {e}")),
-    }
+    serde_json::to_value(&info).unwrap_or_else(|e| {
+        ctx.log
+            .warning(&format!("cluster snapshot not serialisable: {e}"));
+        Value::Null
+    })
 }
 
 /// CAP-03 (mlpstorage.md §3.7): probes whether `data_path` (dataset or checkpoint folder) and
