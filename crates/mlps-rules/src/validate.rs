@@ -712,14 +712,18 @@ impl V {
         r
     }
 
-    /// 2.1.6 / CHECK-01 / CHECK-02 / PROV-01 for one leaf. Returns the pointer hash.
-    /// Loads the leaf at `dir`, reporting its load problems under rule `id`, and runs the
-    /// JSON-01 scan over its files.
-    fn load_scanned(&mut self, dir: &Path, id: &str) -> Leaf {
+    /// Loads the leaf at `dir`, reporting its load problems under rule `id`.
+    fn load_reported(&mut self, dir: &Path, id: &str) -> Leaf {
         let (l, probs) = load_leaf(dir);
         for (p, m) in probs {
             self.err(id, &p, &m);
         }
+        l
+    }
+
+    /// [`Self::load_reported`], then the JSON-01 scan over the leaf's files.
+    fn load_scanned(&mut self, dir: &Path, id: &str) -> Leaf {
+        let l = self.load_reported(dir, id);
         self.json_scan(&l.dir, &l.files, Some(&l));
         l
     }
@@ -730,6 +734,7 @@ impl V {
         self.provenance(leaf, ptr.as_deref(), ctx.closed());
     }
 
+    /// 2.1.6 / CHECK-01 / CHECK-02 / PROV-01 for one leaf. Returns the pointer hash.
     fn code_image(&mut self, leaf: &Leaf, ctx: &Ctx) -> Option<String> {
         let p = leaf.dir.join(".mlps-code-image");
         let text = match std::fs::read_to_string(&p) {
@@ -2603,10 +2608,7 @@ impl V {
             }
         }
         for d in &runs {
-            let (l, probs) = load_leaf(d);
-            for (p, m) in probs {
-                self.err("LEAF-01", &p, &m);
-            }
+            let l = self.load_reported(d, "LEAF-01");
             if l.metadata_files.is_empty() {
                 self.err(
                     "LEAF-01",
@@ -2886,10 +2888,7 @@ impl V {
             );
         }
         for d in runs {
-            let (l, probs) = load_leaf(&d);
-            for (p, m) in probs {
-                self.err("LEAF-01", &p, &m);
-            }
+            let l = self.load_reported(&d, "LEAF-01");
             if l.metadata_files.is_empty() {
                 self.err(
                     "LEAF-01",
@@ -3341,10 +3340,7 @@ impl V {
                 );
             }
             for r in runs {
-                let (l, probs) = load_leaf(&r);
-                for (p, m) in probs {
-                    self.err("2.1.19", &p, &m);
-                }
+                let l = self.load_reported(&r, "2.1.19");
                 if !l.dirs.contains("configs") && !l.dirs.contains("dlio_config") {
                     self.err(
                         "2.1.20",
