@@ -473,11 +473,16 @@ pub fn launch_check(ctx: &RunContext, facts: &LaunchFacts) -> anyhow::Result<()>
     rp.num_processes = facts.num_processes;
     rp.num_hosts = Some(facts.num_hosts);
     rp.client_host_memory_gb = facts.client_host_memory_gb;
-    if facts.num_hosts == 1 {
-        // One host: this host's memory is the collected total the rules use (mlpstorage.md §6.5).
-        let host = mlps_cluster::HostInfo::collect_local(&[]);
-        rp.collected_total_memory_bytes = Some(host.memory.total);
-    }
+    // The collected total the rules use (mlpstorage.md §6.5): the snapshot `dispatch` already
+    // took for this invocation, else (configview takes none) this host when it is the only one.
+    let recorded = ctx
+        .recorded
+        .lock()
+        .ok()
+        .and_then(|o| o.system_info.as_ref()?.get("total_memory_bytes")?.as_u64());
+    rp.collected_total_memory_bytes = recorded.or_else(|| {
+        (facts.num_hosts == 1).then(|| mlps_cluster::HostInfo::collect_local(&[]).memory.total)
+    });
     rp.params = facts.params.clone();
     rp.overrides = facts
         .overrides
@@ -527,16 +532,7 @@ fn record_system_info(ctx: &RunContext) -> Option<Value> {
 
 /// One cluster snapshot as JSON (see [`record_system_info`] for which hosts it covers).
 fn cluster_snapshot(ctx: &RunContext) -> Value {
-    let hosts: Vec<String> = ctx
-        .args
-        .get("hosts")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|h| h.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let hosts = ranks::hosts_arg(ctx.args);
     let info = if ranks::wants_mpi(&hosts)
         && hosts
             .iter()

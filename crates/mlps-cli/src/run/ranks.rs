@@ -46,6 +46,18 @@ pub fn wants_mpi(hosts: &[String]) -> bool {
     !(hosts.is_empty() || (hosts.len() == 1 && hosts[0] == "127.0.0.1"))
 }
 
+/// The effective `--hosts` entries (as typed, `host[:slots]`).
+pub fn hosts_arg(args: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    args.get("hosts")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Writes `job` into the leaf, runs it on `processes` ranks through `mpirun`, and returns when
 /// every rank has finished. SIGINT/SIGTERM end the launcher (and so the ranks).
 pub fn launch(
@@ -130,15 +142,7 @@ pub fn dry_run_launch(
         ("checkpointing", "run") => "num_processes",
         _ => return Ok(None),
     };
-    let hosts: Vec<String> = args
-        .get("hosts")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|h| h.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let hosts = hosts_arg(args);
     if !wants_mpi(&hosts) {
         return Ok(None);
     }
