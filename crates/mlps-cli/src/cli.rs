@@ -243,6 +243,18 @@ fn mpi_args(default_bin: &'static str) -> Vec<Arg> {
         .action(ArgAction::Append)
         .allow_hyphen_values(true)
         .value_name("STR"),
+        float(
+            "rank_stall_timeout",
+            "rank-stall-timeout",
+            "seconds without a heartbeat before a rank counts as hung and the job is stopped",
+        )
+        .default_value("20"),
+        float(
+            "rank_progress_timeout",
+            "rank-progress-timeout",
+            "seconds without I/O or steps on any rank before the job is stopped (0: off)",
+        )
+        .default_value("300"),
     ]
 }
 

@@ -1,71 +1,13 @@
 //! Runs the real `mlpstorage` binary. Every test isolates HOME / XDG_CONFIG_HOME and the
 //! `MLPSTORAGE_*` variables so that nothing of the developer's setup leaks in.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{Env, files_under};
 use predicates::prelude::*;
 use serde_json::Value;
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
-        }
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn rd(&self) -> PathBuf {
-        self.path("results")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("mlpstorage").unwrap_or_else(|e| panic!("binary: {e}"));
-        c.env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .env("NO_COLOR", "1");
-        for v in [
-            "MLPSTORAGE_RESULTS_DIR",
-            "MLPSTORAGE_SYSTEMNAME",
-            "MLPSTORAGE_DATA_DIR",
-            "MLPSTORAGE_CHECKPOINT_FOLDER",
-            "MLPERF_SYSTEMNAME",
-            "MLPERF_RESULTS_DIR",
-            "MLPS_DEBUG",
-        ] {
-            c.env_remove(v);
-        }
-        c
-    }
-    fn init(&self) {
-        self.cmd()
-            .args(["init", "myorg"])
-            .arg(self.rd())
-            .assert()
-            .success();
-    }
-}
-
-fn files_under(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                out.push(path.clone());
-                out.extend(files_under(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn metadata_files(rd: &Path) -> Vec<PathBuf> {
     files_under(rd)

@@ -3,10 +3,13 @@
 //! when `mpirun` is absent.
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{Env, files_named};
 use serde_json::Value;
 
 const MPI: &[&str] = &[
@@ -33,35 +36,21 @@ fn have_mpirun() -> bool {
     ok
 }
 
-struct Env {
-    dir: tempfile::TempDir,
+/// A fresh isolated environment with an initialised results dir.
+fn initialised() -> Env {
+    let e = Env::new();
+    e.init();
+    e
 }
 
-impl Env {
-    fn new() -> Env {
-        let e = Env {
-            dir: tempfile::tempdir().unwrap_or_else(|x| panic!("tempdir: {x}")),
-        };
-        let st = e.cmd().args(["init", "myorg"]).arg(e.rd()).status();
-        assert!(st.is_ok_and(|s| s.success()));
-        e
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn rd(&self) -> PathBuf {
-        self.path("results")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(assert_cmd::cargo::cargo_bin("mlpstorage"));
-        c.env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .env("NO_COLOR", "1")
-            .env_remove("MLPSTORAGE_RESULTS_DIR");
-        c
-    }
+/// `whatif training unet3d <command> file` with the small dataset of these tests.
+trait TrainingCmd {
+    fn training(&self, command: &str, extra: &[&str]) -> Command;
+}
+
+impl TrainingCmd for Env {
     fn training(&self, command: &str, extra: &[&str]) -> Command {
-        let mut c = self.cmd();
+        let mut c = self.command();
         c.args([
             "whatif", "training", "unet3d", command, "file", "-sn", "s1", "--quiet",
         ])
@@ -76,19 +65,6 @@ impl Env {
     }
 }
 
-fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                files_named(&p, name, out);
-            } else if p.file_name().is_some_and(|n| n == name) {
-                out.push(p);
-            }
-        }
-    }
-}
-
 fn json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_default())
         .unwrap_or_else(|x| panic!("{}: {x}", p.display()))
@@ -99,7 +75,7 @@ fn two_rank_mpi_training_matches_two_thread_run() {
     if !have_mpirun() {
         return;
     }
-    let e = Env::new();
+    let e = initialised();
     let st = e.training("datagen", &["-np", "2"]).status();
     assert!(st.is_ok_and(|s| s.success()), "datagen failed");
     let run = ["-na", "2", "-at", "h100", "-cm", "8"];
@@ -109,9 +85,7 @@ fn two_rank_mpi_training_matches_two_thread_run() {
     args.extend_from_slice(MPI);
     let st = e.training("run", &args).arg("train.epochs=2").status();
     assert!(st.is_ok_and(|s| s.success()), "MPI run failed");
-    let mut summaries = Vec::new();
-    files_named(&e.rd(), "summary.json", &mut summaries);
-    summaries.sort();
+    let summaries = files_named(&e.rd(), "summary.json");
     assert_eq!(summaries.len(), 2, "{summaries:?}");
     let (threads, mpi) = (json(&summaries[0]), json(&summaries[1]));
     for key in [
@@ -143,11 +117,9 @@ fn two_rank_mpi_training_matches_two_thread_run() {
     );
     assert!(metric(&mpi, "train_au_mean_percentage") > 80.0);
     let meta = {
-        let mut m = Vec::new();
-        files_named(
+        let m = files_named(
             summaries[1].parent().unwrap_or(Path::new("/")),
             "mlpstorage.log",
-            &mut m,
         );
         std::fs::read_to_string(&m[0]).unwrap_or_default()
     };
@@ -162,9 +134,9 @@ fn two_rank_mpi_checkpoint_run() {
     if !have_mpirun() {
         return;
     }
-    let e = Env::new();
+    let e = initialised();
     let st = e
-        .cmd()
+        .command()
         .args([
             "whatif",
             "checkpointing",
@@ -194,8 +166,7 @@ fn two_rank_mpi_checkpoint_run() {
         ])
         .status();
     assert!(st.is_ok_and(|s| s.success()), "MPI checkpoint run failed");
-    let mut s = Vec::new();
-    files_named(&e.rd(), "summary.json", &mut s);
+    let s = files_named(&e.rd(), "summary.json");
     assert_eq!(s.len(), 1);
     let v = json(&s[0]);
     assert!(
@@ -206,12 +177,55 @@ fn two_rank_mpi_checkpoint_run() {
     assert!(leaf.join("1_per_epoch_stats.json").is_file());
 }
 
+/// The pid of one rank of the training job whose results dir is `marker` (not of the collection
+/// job that runs before it), waiting up to 60 s for it to appear; `skip` ranks are passed over.
+fn training_rank_pid(marker: &str, skip: Option<i32>) -> i32 {
+    let t0 = Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no rank process appeared"
+        );
+        let found = std::fs::read_dir("/proc").ok().and_then(|rd| {
+            rd.flatten().find_map(|p| {
+                let pid: i32 = p.file_name().to_str()?.parse().ok()?;
+                let env = std::fs::read(p.path().join("environ")).ok()?;
+                let env = String::from_utf8_lossy(&env);
+                (Some(pid) != skip
+                    && env.contains("MLPS_RANK_JOB=")
+                    && env.contains(marker)
+                    && env.contains("\"kind\":\"training\""))
+                .then_some(pid)
+            })
+        });
+        if let Some(pid) = found {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn leaf_of_run(rd: &Path) -> PathBuf {
+    let metas = files_named(rd, "mlpstorage.errors.log");
+    let last = metas.last().cloned().unwrap_or_default();
+    last.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn metadata_in(leaf: &Path) -> Value {
+    let found = std::fs::read_dir(leaf).ok().and_then(|rd| {
+        rd.flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("_metadata.json"))
+    });
+    json(&found.unwrap_or_else(|| panic!("no metadata in {}", leaf.display())))
+}
+
 #[test]
-fn killed_rank_ends_the_job_with_an_error() {
+fn stopped_rank_ends_the_job_within_30_s_naming_rank_and_host() {
     if !have_mpirun() {
         return;
     }
-    let e = Env::new();
+    let e = initialised();
     let st = e.training("datagen", &["-np", "2"]).status();
     assert!(st.is_ok_and(|s| s.success()), "datagen failed");
     let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
@@ -222,27 +236,128 @@ fn killed_rank_ends_the_job_with_an_error() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap_or_else(|x| panic!("spawn: {x}"));
-    // Find one rank: a process whose environment names this test's job file.
     let marker = e.rd().to_string_lossy().into_owned();
-    let t0 = Instant::now();
-    let rank_pid = loop {
+    let first = training_rank_pid(&marker, None);
+    let other = training_rank_pid(&marker, Some(first));
+    std::thread::sleep(Duration::from_secs(3));
+    let stopped_at = Instant::now();
+    // SAFETY: kill(2) on a pid read from /proc; no memory is touched.
+    unsafe { libc::kill(other, libc::SIGSTOP) };
+    let status = child.wait().unwrap_or_else(|x| panic!("wait: {x}"));
+    let waited = stopped_at.elapsed();
+    eprintln!("job ended {waited:?} after SIGSTOP of rank pid {other}");
+    // Whatever happened, leave no stopped process behind.
+    // SAFETY: as above.
+    unsafe { libc::kill(other, libc::SIGKILL) };
+    assert!(waited < Duration::from_secs(30), "job lingered {waited:?}");
+    assert!(!status.success());
+    let leaf = leaf_of_run(&e.rd());
+    let errors = std::fs::read_to_string(leaf.join("mlpstorage.errors.log")).unwrap_or_default();
+    let host = mlps_cluster::host::local_hostname();
+    assert!(
+        errors.contains(&format!("on host {host} (pid {other}) stopped responding")),
+        "{errors}"
+    );
+    assert!(errors.contains("the MPI job was stopped"), "{errors}");
+    let meta = metadata_in(&leaf);
+    assert_eq!(meta["exit_status"], 7, "{meta}");
+    // Both processes of the job are gone.
+    for pid in [first, other] {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no rank process appeared"
+            state.is_empty() || state.contains(") Z "),
+            "rank pid {pid} still alive: {state}"
         );
-        let found = std::fs::read_dir("/proc").ok().and_then(|rd| {
-            rd.flatten().find_map(|p| {
-                let pid: i32 = p.file_name().to_str()?.parse().ok()?;
-                let env = std::fs::read(p.path().join("environ")).ok()?;
-                let env = String::from_utf8_lossy(&env);
-                (env.contains("MLPS_RANK_JOB=") && env.contains(&marker)).then_some(pid)
-            })
-        });
-        if let Some(pid) = found {
-            break pid;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+#[test]
+fn mpi_run_records_collected_hosts_and_shared_dir_gates() {
+    if !have_mpirun() {
+        return;
+    }
+    let e = initialised();
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
+    args.extend_from_slice(MPI);
+    let st = e.training("run", &args).arg("train.epochs=1").status();
+    assert!(st.is_ok_and(|s| s.success()), "MPI run failed");
+    let leaf = leaf_of_run(&e.rd());
+    let meta = metadata_in(&leaf);
+    let si = &meta["system_info"];
+    assert_eq!(si["collection_method"], "mpi", "{si}");
+    assert_eq!(si["num_hosts"], 1);
+    let local = mlps_cluster::HostInfo::collect_local(&[]).memory.total;
+    assert_eq!(si["total_memory_bytes"].as_u64(), Some(local));
+    assert_eq!(meta["cluster_snapshots"]["end"]["collection_method"], "mpi");
+    let gates = meta["shared_dir_gates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = gates.iter().filter_map(|g| g["gate"].as_str()).collect();
+    assert_eq!(names, ["CAP-02", "CAP-02b"], "{gates:?}");
+    assert!(gates.iter().all(|g| g["passed"] == true), "{gates:?}");
+    let log = std::fs::read_to_string(leaf.join("mlpstorage.log")).unwrap_or_default();
+    assert!(log.contains("CAP-02, CAP-02b passed on 1 host(s)"), "{log}");
+}
+
+#[test]
+fn unreachable_host_fails_fast_naming_the_host() {
+    if !have_mpirun() {
+        return;
+    }
+    let e = initialised();
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let t0 = Instant::now();
+    let out = e
+        .training(
+            "run",
+            &[
+                "-na",
+                "2",
+                "-at",
+                "h100",
+                "-cm",
+                "8",
+                "--hosts",
+                "localhost:1,mlps-no-such-host.invalid:1",
+                "--allow-run-as-root",
+            ],
+        )
+        .output()
+        .unwrap_or_else(|x| panic!("run: {x}"));
+    assert!(t0.elapsed() < Duration::from_secs(40), "{:?}", t0.elapsed());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot reach host mlps-no-such-host.invalid over SSH")
+            && stderr.contains("fix: check the name"),
+        "{stderr}"
+    );
+    let meta = metadata_in(&leaf_of_run(&e.rd()));
+    assert_eq!(meta["system_info"]["collection_method"], "args");
+    assert_ne!(meta["exit_status"], 0);
+}
+
+#[test]
+fn killed_rank_ends_the_job_with_an_error() {
+    if !have_mpirun() {
+        return;
+    }
+    let e = initialised();
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
+    args.extend_from_slice(MPI);
+    let mut child = e
+        .training("run", &args)
+        .arg("train.epochs=100")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|x| panic!("spawn: {x}"));
+    let rank_pid = training_rank_pid(&e.rd().to_string_lossy(), None);
     std::thread::sleep(Duration::from_secs(2));
     let killed_at = Instant::now();
     // SAFETY: kill(2) on a pid read from /proc; no memory is touched.
@@ -251,11 +366,157 @@ fn killed_rank_ends_the_job_with_an_error() {
     let waited = killed_at.elapsed();
     assert!(waited < Duration::from_secs(30), "job lingered {waited:?}");
     assert!(!status.success());
-    let mut metas = Vec::new();
-    files_named(&e.rd(), "mlpstorage.errors.log", &mut metas);
+    let metas = files_named(&e.rd(), "mlpstorage.errors.log");
     let errors: String = metas
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .collect();
     assert!(errors.contains("mpirun exited"), "{errors}");
+}
+
+#[test]
+fn datasize_with_remote_hosts_tries_ssh_and_falls_back_to_the_arguments() {
+    let e = initialised();
+    let out = e
+        .command()
+        .args([
+            "whatif",
+            "training",
+            "unet3d",
+            "datasize",
+            "-sn",
+            "s1",
+            "-ma",
+            "8",
+            "-at",
+            "h100",
+            "-cm",
+            "8",
+            "--hosts",
+            "mlps-no-such-host.invalid,mlps-other-host.invalid",
+        ])
+        .arg("-rd")
+        .arg(e.rd())
+        .output()
+        .unwrap_or_else(|x| panic!("datasize: {x}"));
+    assert!(out.status.success(), "{out:?}");
+    let leaf = leaf_of_run(&e.rd());
+    let errors = std::fs::read_to_string(leaf.join("mlpstorage.errors.log")).unwrap_or_default();
+    assert!(
+        errors.contains("SSH collection failed: ssh mlps-no-such-host.invalid:22"),
+        "{errors}"
+    );
+    let si = &metadata_in(&leaf)["system_info"];
+    assert_eq!(si["collection_method"], "args", "{si}");
+    assert_eq!(si["num_hosts"], 2);
+    assert_eq!(si["total_memory_bytes"].as_u64(), Some(16 << 30));
+}
+
+/// A second "host" reached through a real SSH login (an sshd on 127.0.0.1 behind the alias
+/// `mlps-test-node`, used by mpirun through OMPI_MCA_plm_rsh_agent): the SSH preflight passes,
+/// the collection job runs a rank on each host and both gates see both ranks, the job runs.
+#[test]
+fn remote_host_over_ssh_runs_collection_gates_and_job() {
+    if !have_mpirun() {
+        return;
+    }
+    let sshd = match common::Sshd::start() {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("SKIP: {why}");
+            return;
+        }
+    };
+    let e = initialised();
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let out = e
+        .training(
+            "run",
+            &[
+                "-na",
+                "2",
+                "-at",
+                "h100",
+                "-cm",
+                "8",
+                "--hosts",
+                "mlps-test-node:1,localhost:1",
+                "--allow-run-as-root",
+            ],
+        )
+        .arg("train.epochs=1")
+        .env("OMPI_MCA_plm_rsh_agent", sshd.agent())
+        .output()
+        .unwrap_or_else(|x| panic!("run: {x}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let leaf = leaf_of_run(&e.rd());
+    let log = std::fs::read_to_string(leaf.join("mlpstorage.log")).unwrap_or_default();
+    assert!(
+        log.contains("SSH preflight passed for mlps-test-node"),
+        "{log}"
+    );
+    assert!(
+        log.contains("launching: mpirun -n 2 -host mlps-test-node:1,localhost:1"),
+        "{log}"
+    );
+    let meta = metadata_in(&leaf);
+    assert_eq!(meta["system_info"]["collection_method"], "mpi");
+    let gates = meta["shared_dir_gates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(gates.len(), 2, "{gates:?}");
+    for g in &gates {
+        assert_eq!(g["passed"], true, "{g}");
+        assert_eq!(g["seen"].as_array().map(Vec::len), Some(2), "{g}");
+    }
+    assert!(leaf.join("summary.json").is_file());
+}
+
+/// The progress limit: with the silence limit out of the way (60 s), a stopped rank leaves the
+/// other rank alive but waiting, so no rank's counter moves and `--rank-progress-timeout 5` ends
+/// the job after about 5 s, naming the ranks.
+#[test]
+fn no_progress_on_any_rank_ends_the_job_after_the_progress_limit() {
+    if !have_mpirun() {
+        return;
+    }
+    let e = initialised();
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
+    args.extend_from_slice(MPI);
+    args.extend_from_slice(&["--rank-stall-timeout", "60", "--rank-progress-timeout", "5"]);
+    let mut child = e
+        .training("run", &args)
+        .arg("train.epochs=100")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|x| panic!("spawn: {x}"));
+    let marker = e.rd().to_string_lossy().into_owned();
+    let first = training_rank_pid(&marker, None);
+    let other = training_rank_pid(&marker, Some(first));
+    std::thread::sleep(Duration::from_secs(3));
+    let stopped_at = Instant::now();
+    // SAFETY: kill(2) on a pid read from /proc; no memory is touched.
+    unsafe { libc::kill(other, libc::SIGSTOP) };
+    let status = child.wait().unwrap_or_else(|x| panic!("wait: {x}"));
+    let waited = stopped_at.elapsed();
+    // SAFETY: as above.
+    unsafe { libc::kill(other, libc::SIGKILL) };
+    eprintln!("job ended {waited:?} after SIGSTOP (progress limit 5 s)");
+    assert!(!status.success());
+    assert!(waited < Duration::from_secs(20), "job lingered {waited:?}");
+    let leaf = leaf_of_run(&e.rd());
+    let errors = std::fs::read_to_string(leaf.join("mlpstorage.errors.log")).unwrap_or_default();
+    assert!(
+        errors.contains("no rank made progress for") && errors.contains("(limit 5 s"),
+        "{errors}"
+    );
+    assert_eq!(metadata_in(&leaf)["exit_status"], 7);
 }

@@ -8,6 +8,11 @@
 //!   totals the rules use (each host counted once, however many ranks it runs).
 //! - [`Launcher`]: the `mpirun` argument vector of mlpstorage.md §2.2.
 //! - [`gates`]: the pre-execution gates CAP-01, CAP-02, CAP-02b and CAP-03.
+//! - [`collect`]: the pre-run collection job (every rank snapshots its host and runs CAP-02 /
+//!   CAP-02b; rank 0 gets a [`CollectReport`]).
+//! - [`watchdog`]: [`Heartbeat`] lines from each rank process and the [`RankWatch`] that ends a
+//!   job whose rank stopped responding.
+//! - [`preflight`]: MPI launcher present, remote hosts reachable over SSH.
 //! - `SshCollector` (feature `ssh`): host snapshots over SSH, host keys checked against
 //!   `known_hosts`; [`remote`] holds the collection script and its parser.
 //!
@@ -15,6 +20,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cluster;
+pub mod collect;
 mod comm;
 pub mod gates;
 pub mod host;
@@ -26,8 +32,10 @@ pub mod preflight;
 pub mod remote;
 #[cfg(feature = "ssh")]
 pub mod ssh;
+pub mod watchdog;
 
 pub use cluster::{ClusterInfo, ClusterSnapshots, CollectError, CollectionMethod};
+pub use collect::{CollectReport, GateOutcome, SharedDir};
 pub use comm::{CommError, Communicator, ReduceOp, SingleComm};
 pub use gates::{FsSeparation, GateError};
 pub use host::{HostInfo, RawHost};
@@ -35,6 +43,7 @@ pub use launch::{HostSpec, LaunchError, LaunchPlan, Launcher, MpiBtl, RankEnv};
 pub use local::{DEFAULT_COLLECTIVE_TIMEOUT, LocalComm};
 #[cfg(feature = "mpi")]
 pub use mpi_comm::MpiComm;
-pub use preflight::{PreflightError, connect_world};
+pub use preflight::{PreflightError, check_ssh_reachable, connect_world};
 #[cfg(feature = "ssh")]
 pub use ssh::{HostKeyPolicy, SshCollector, SshError};
+pub use watchdog::{Beat, Hang, Heartbeat, RankWatch, WatchLimits};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mlps_cluster::{HostKeyPolicy, SshCollector, SshError};
+use mlps_cluster::{HostKeyPolicy, PreflightError, SshCollector, SshError, check_ssh_reachable};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
@@ -198,4 +198,81 @@ fn ssh_collection_checks_host_keys_and_collects_a_host() {
     assert_eq!(cluster.total_memory_bytes, local.memory.total);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].0, "localhost");
+}
+
+/// The preflight runs the real OpenSSH client (as mpirun does) through an `ssh -F <config>` agent
+/// whose host alias points at the test's sshd: a good key passes and records the host key
+/// (accept-new), a changed host key and an unauthorised key fail naming the host and the fix.
+#[test]
+fn ssh_preflight_with_the_openssh_client() {
+    let sshd = match start_sshd() {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    if mlps_cluster::preflight::find_executable("ssh").is_none() {
+        eprintln!("skipped: no ssh client (apt-get install -y openssh-client)");
+        return;
+    }
+    let d = sshd.dir.path().to_path_buf();
+    let user = Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "root".into());
+    let config = |name: &str, key: &str, known: &str| {
+        let path = d.join(format!("ssh_config_{name}"));
+        let text = format!(
+            "Host mlps-test-node\n  HostName 127.0.0.1\n  Port {}\n  User {user}\n  \
+             IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  \
+             GlobalKnownHostsFile /dev/null\n",
+            sshd.port,
+            d.join(key).display(),
+            d.join(known).display()
+        );
+        assert!(std::fs::write(&path, text).is_ok());
+        vec!["ssh".to_string(), "-F".into(), path.display().to_string()]
+    };
+    let hosts = ["mlps-test-node".to_string()];
+    let timeout = Duration::from_secs(5);
+
+    // Good key, unknown host key: passes and records the key.
+    let errs = check_ssh_reachable(&hosts, timeout, &config("ok", "client_key", "kh_new"));
+    assert!(errs.is_empty(), "{errs:?}");
+    let recorded = std::fs::read_to_string(d.join("kh_new")).unwrap_or_default();
+    assert!(
+        recorded.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "{recorded}"
+    );
+
+    // A different key recorded for the host: refused, fix names ssh-keygen -R.
+    assert!(
+        std::fs::write(
+            d.join("kh_changed"),
+            known_hosts_line(&sshd, "other_host_key.pub")
+        )
+        .is_ok()
+    );
+    let errs = check_ssh_reachable(
+        &hosts,
+        timeout,
+        &config("changed", "client_key", "kh_changed"),
+    );
+    let text = errs.first().map(ToString::to_string).unwrap_or_default();
+    assert!(
+        matches!(errs.as_slice(), [PreflightError::SshUnreachable { host, .. }] if host == "mlps-test-node")
+            && text.contains("ssh-keygen -R mlps-test-node"),
+        "{text}"
+    );
+
+    // A key the server does not know: refused, fix names key authentication.
+    let errs = check_ssh_reachable(
+        &hosts,
+        timeout,
+        &config("stranger", "stranger_key", "kh_new"),
+    );
+    let text = errs.first().map(ToString::to_string).unwrap_or_default();
+    assert!(text.contains("ssh-copy-id mlps-test-node"), "{text}");
 }

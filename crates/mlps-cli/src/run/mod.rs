@@ -172,6 +172,10 @@ pub struct MpiArgs {
     pub allow_run_as_root: bool,
     /// Flattened launcher tokens.
     pub mpi_params: Option<Vec<String>>,
+    /// Seconds without a heartbeat after which a rank counts as hung (watchdog).
+    pub rank_stall_timeout: Option<f64>,
+    /// Seconds without progress on any rank after which the job counts as hung (0: off).
+    pub rank_progress_timeout: Option<f64>,
 }
 
 /// Training options (every command; fields absent on a command are `None`).
@@ -297,11 +301,11 @@ pub struct KvCacheArgs {
 /// Calls the one function for (benchmark, command).
 pub fn dispatch(ctx: &RunContext) -> anyhow::Result<Outcome> {
     verify_lockfile_gate(ctx)?;
-    let start = record_system_info(ctx);
+    let start = record_system_info(ctx)?;
     let outcome = dispatch_engine(ctx)?;
     if let (Some(start), "run") = (start, ctx.command.as_str()) {
         // The end snapshot shows what the run did to the hosts (memory, load, disk counters).
-        let end = cluster_snapshot(ctx);
+        let end = cluster_snapshot(ctx, false)?;
         ctx.record(|o| {
             o.cluster_snapshots = Some(serde_json::json!({
                 "start": start,
@@ -518,47 +522,181 @@ pub fn launch_check(ctx: &RunContext, facts: &LaunchFacts) -> anyhow::Result<()>
 }
 
 /// The cluster snapshot of `system_info` (mlpstorage.md §6), taken before the engine runs, for
-/// `run` and `datasize` as the reference does: this host (with the filesystems of the data,
-/// checkpoint and results paths) when the ranks are threads here; with `--hosts` naming other
-/// machines, the reference's fallback of one host per entry with `--client-host-memory-in-gb`.
-fn record_system_info(ctx: &RunContext) -> Option<Value> {
+/// `run` and `datasize` as the reference does. Which hosts and how (decision, see
+/// docs/ARCHITECTURE.md "Ranks and gates"):
+/// - a training or checkpointing `run` whose ranks are MPI processes: the collection job over
+///   MPI (one rank per host, method `mpi`), which also runs CAP-02 / CAP-02b;
+/// - any other command whose `--hosts` names other machines: SSH ([`mlps_cluster::SshCollector`],
+///   key auth, host keys checked against `~/.ssh/known_hosts`, method `ssh`);
+/// - otherwise this host (method `local`).
+///
+/// When MPI or SSH collection fails the run goes on with the reference's fallback (one host per
+/// `--hosts` entry with `--client-host-memory-in-gb`, method `args`) and a warning saying why.
+/// The run checker then uses whichever total was recorded here.
+fn record_system_info(ctx: &RunContext) -> anyhow::Result<Option<Value>> {
     if !matches!(ctx.command.as_str(), "run" | "datasize") {
-        return None;
+        return Ok(None);
     }
-    let v = cluster_snapshot(ctx);
+    let v = cluster_snapshot(ctx, true)?;
     ctx.record(|o| o.system_info = Some(v.clone()));
-    Some(v)
+    Ok(Some(v))
 }
 
-/// One cluster snapshot as JSON (see [`record_system_info`] for which hosts it covers).
-fn cluster_snapshot(ctx: &RunContext) -> Value {
+/// The `--hosts` and MPI options of a training or checkpointing `run` whose ranks are MPI
+/// processes; `None` for every other invocation.
+fn mpi_run_options(ctx: &RunContext) -> Option<(Vec<String>, MpiArgs)> {
+    let launches = ctx.command == "run"
+        && matches!(ctx.family, Family::Training | Family::Checkpointing)
+        && ranks::wants_mpi(&ranks::hosts_arg(ctx.args));
+    if !launches {
+        return None;
+    }
+    let mpi: MpiArgs = ctx.typed_args().ok()?;
+    Some((ranks::hosts_arg(ctx.args), mpi))
+}
+
+/// The data (or checkpoint) directory of this invocation, if it has one.
+fn data_path(ctx: &RunContext) -> Option<(PathBuf, bool)> {
+    let get = |k: &str| ctx.args.get(k).and_then(Value::as_str).map(PathBuf::from);
+    match ctx.family {
+        Family::Checkpointing => get("checkpoint_folder").map(|p| (p, true)),
+        _ => get("data_dir").map(|p| (p, false)),
+    }
+}
+
+/// One cluster snapshot as JSON (see [`record_system_info`] for which hosts it covers). `start`
+/// also runs and enforces the shared-directory gates of an MPI run.
+fn cluster_snapshot(ctx: &RunContext, start: bool) -> anyhow::Result<Value> {
     let hosts = ranks::hosts_arg(ctx.args);
-    let info = if ranks::wants_mpi(&hosts)
-        && hosts
-            .iter()
-            .any(|h| !mlps_cluster::preflight::is_local_host(h.split(':').next().unwrap_or(h)))
-    {
+    let data = data_path(ctx);
+    let mut paths: Vec<PathBuf> = data.iter().map(|(p, _)| p.clone()).collect();
+    paths.push(ctx.results_dir.clone());
+    let fallback = |why: String| {
+        ctx.log.warning(&format!(
+            "{why}; falling back to --hosts with --client-host-memory-in-gb for system_info (collection_method args)"
+        ));
         let gib = ctx
             .args
             .get("client_host_memory_in_gb")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
         mlps_cluster::ClusterInfo::from_args(&hosts, gib)
+    };
+    let remote: Vec<String> = mlps_cluster::launch::parse_hosts(&hosts)
+        .map(|specs| mlps_cluster::preflight::remote_hosts(&specs))
+        .unwrap_or_default();
+    let info = if let Some((hosts, mpi)) = mpi_run_options(ctx) {
+        let shared = if start {
+            let mut v: Vec<mlps_cluster::SharedDir> = data
+                .iter()
+                .map(|(p, create)| mlps_cluster::SharedDir {
+                    gate: "CAP-02".into(),
+                    path: p.clone(),
+                    create_missing: *create,
+                })
+                .collect();
+            v.push(mlps_cluster::SharedDir {
+                gate: "CAP-02b".into(),
+                path: ctx.results_dir.clone(),
+                create_missing: false,
+            });
+            v
+        } else {
+            Vec::new()
+        };
+        match ranks::collect_cluster(ctx, &hosts, &mpi, paths, shared) {
+            Ok(report) => {
+                if start {
+                    shared_dir_gates(ctx, &report)?;
+                }
+                report.cluster
+            }
+            Err(e) => fallback(format!("MPI collection failed: {e:#}")),
+        }
+    } else if !remote.is_empty() {
+        ssh_collect(ctx, &hosts, &paths).unwrap_or_else(fallback)
     } else {
-        let paths: Vec<PathBuf> = ["data_dir", "checkpoint_folder"]
+        let refs: Vec<&std::path::Path> = paths
             .iter()
-            .filter_map(|k| ctx.args.get(*k).and_then(Value::as_str).map(PathBuf::from))
-            .chain(std::iter::once(ctx.results_dir.clone()))
             .filter(|p| p.exists())
+            .map(PathBuf::as_path)
             .collect();
-        let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
         mlps_cluster::ClusterInfo::local(&refs)
     };
-    serde_json::to_value(&info).unwrap_or_else(|e| {
+    if start {
+        for issue in &info.host_consistency_issues {
+            ctx.log.warning(&format!("Cluster consistency: {issue}"));
+        }
+    }
+    Ok(serde_json::to_value(&info).unwrap_or_else(|e| {
         ctx.log
             .warning(&format!("cluster snapshot not serialisable: {e}"));
         Value::Null
-    })
+    }))
+}
+
+/// Records the CAP-02 / CAP-02b outcomes in the metadata (`shared_dir_gates`) and applies the
+/// policy of CAP-03: a failed gate stops a closed run (exit 3); open and whatif runs get a
+/// warning and go on.
+fn shared_dir_gates(ctx: &RunContext, report: &mlps_cluster::CollectReport) -> anyhow::Result<()> {
+    let gates = serde_json::to_value(&report.gates).unwrap_or(Value::Null);
+    ctx.record(|o| {
+        o.extra.insert(ranks::SHARED_DIR_GATES_KEY.into(), gates);
+    });
+    let failed: Vec<String> = report
+        .failed_gates()
+        .map(|g| {
+            g.message
+                .clone()
+                .unwrap_or_else(|| format!("{} failed", g.gate))
+        })
+        .collect();
+    if failed.is_empty() {
+        let names: Vec<&str> = report.gates.iter().map(|g| g.gate.as_str()).collect();
+        ctx.log.info(&format!(
+            "{} passed on {} host(s)",
+            names.join(", "),
+            report.cluster.num_hosts
+        ));
+        return Ok(());
+    }
+    let text = failed.join("\n");
+    if ctx.mode.as_str() == "closed" {
+        return Err(crate::exit::CliError::new(crate::exit::ExitCode::FileNotFound, text).into());
+    }
+    ctx.log.warning(&format!(
+        "{text}\n(not a closed run, so it goes on; a closed run stops here)"
+    ));
+    Ok(())
+}
+
+/// Snapshots of every `--hosts` entry over SSH; `Err` says why when any host failed.
+fn ssh_collect(
+    ctx: &RunContext,
+    hosts: &[String],
+    paths: &[PathBuf],
+) -> Result<mlps_cluster::ClusterInfo, String> {
+    let names: Vec<String> = mlps_cluster::launch::parse_hosts(hosts)
+        .map_err(|e| format!("--hosts: {e}"))?
+        .into_iter()
+        .map(|h| h.name)
+        .fold(Vec::new(), |mut v, h| {
+            if !v.contains(&h) {
+                v.push(h);
+            }
+            v
+        });
+    let mut collector = mlps_cluster::SshCollector::with_defaults();
+    collector.timeout = std::time::Duration::from_secs(5);
+    let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+    let (info, errors) = collector.collect_all(&names, &refs);
+    if errors.is_empty() {
+        ctx.log
+            .info(&format!("collected {} host(s) over SSH", info.num_hosts));
+        return Ok(info);
+    }
+    let why: Vec<String> = errors.iter().map(|(_, e)| e.to_string()).collect();
+    Err(format!("SSH collection failed: {}", why.join("; ")))
 }
 
 /// CAP-03 (mlpstorage.md §3.7): probes whether `data_path` (dataset or checkpoint folder) and
