@@ -45,14 +45,18 @@ fn initialised() -> Env {
 
 /// `whatif training unet3d <command> file` with the small dataset of these tests.
 trait TrainingCmd {
-    fn training(&self, command: &str, extra: &[&str]) -> Command;
+    fn training(&self, command: &str, extra: &[&str]) -> Command {
+        self.training_in("whatif", command, extra)
+    }
+    /// The same in division `mode` (`closed`, `open`, `whatif`).
+    fn training_in(&self, mode: &str, command: &str, extra: &[&str]) -> Command;
 }
 
 impl TrainingCmd for Env {
-    fn training(&self, command: &str, extra: &[&str]) -> Command {
+    fn training_in(&self, mode: &str, command: &str, extra: &[&str]) -> Command {
         let mut c = self.command();
         c.args([
-            "whatif", "training", "unet3d", command, "file", "-sn", "s1", "--quiet",
+            mode, "training", "unet3d", command, "file", "-sn", "s1", "--quiet",
         ])
         .arg("-rd")
         .arg(self.rd())
@@ -519,4 +523,226 @@ fn no_progress_on_any_rank_ends_the_job_after_the_progress_limit() {
         "{errors}"
     );
     assert_eq!(metadata_in(&leaf)["exit_status"], 7);
+}
+
+/// Two "hosts" for the tests of a data directory that is not shared: this one and
+/// [`common::TEST_NODE`], an sshd in its own mount and UTS namespaces where an empty tmpfs covers
+/// the test's `data` directory. `None` (after printing the reason) when this machine cannot.
+fn host_with_its_own_data_dir(e: &Env) -> Option<common::Sshd> {
+    if !have_mpirun() {
+        return None;
+    }
+    let data = e.path("data");
+    if let Err(x) = std::fs::create_dir_all(&data) {
+        panic!("{}: {x}", data.display());
+    }
+    match common::Sshd::start_separate_host(&[&data]) {
+        Ok(s) => Some(s),
+        Err(why) => {
+            eprintln!("SKIP: {why}");
+            None
+        }
+    }
+}
+
+/// `--hosts` of those tests: rank 0 (which writes the CAP-02 probe) on this host, rank 1 on the
+/// node whose data directory is its own.
+const THIS_HOST_AND_TEST_NODE: &str = "localhost:1,mlps-test-node:1";
+
+fn gate<'a>(meta: &'a Value, name: &str) -> &'a Value {
+    meta["shared_dir_gates"]
+        .as_array()
+        .and_then(|a| a.iter().find(|g| g["gate"] == name))
+        .unwrap_or_else(|| panic!("no {name} in shared_dir_gates: {meta}"))
+}
+
+/// Issue #8: a closed run whose data directory is a different directory on one host (a local
+/// path where a shared mount was expected) stops at CAP-02 with exit 3 before its ranks start,
+/// naming the directory and the rank and host that do not see rank 0's probe; the metadata
+/// records the failed gate (CAP-02b, the results dir, is shared and passes).
+#[test]
+fn closed_run_stops_at_cap02_when_a_host_has_its_own_data_dir() {
+    let e = initialised();
+    let Some(node) = host_with_its_own_data_dir(&e) else {
+        return;
+    };
+    let data = e.path("data");
+    let out = e
+        .training_in(
+            "closed",
+            "run",
+            &[
+                "-na",
+                "2",
+                "-at",
+                "b200",
+                "-cm",
+                "8",
+                "--hosts",
+                THIS_HOST_AND_TEST_NODE,
+                "--allow-run-as-root",
+            ],
+        )
+        .env("OMPI_MCA_plm_rsh_agent", node.agent())
+        .output()
+        .unwrap_or_else(|x| panic!("run: {x}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let local = mlps_cluster::host::local_hostname();
+    let expected = [
+        // The first line, which the end-of-run summary repeats, names directory, ranks and hosts.
+        format!(
+            "CAP-02 failed: {} is not the same directory for rank 1 on host {} as for rank 0 on host {local}\n",
+            data.display(),
+            common::TEST_NODE
+        ),
+        format!("✖ CAP-02 failed: {} is not the same", data.display()),
+        format!("CAP-02: {} is not one shared directory", data.display()),
+        format!("rank 0 on host {local}: sees the probe"),
+        format!(
+            "rank 1 on host {}: cannot stat {}/",
+            common::TEST_NODE,
+            data.display()
+        ),
+    ];
+    for want in &expected {
+        assert!(
+            stderr.contains(want.as_str()),
+            "missing {want:?} in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "fix: mount one shared filesystem at {}",
+            data.display()
+        )),
+        "{stderr}"
+    );
+    let leaf = leaf_of_run(&e.rd());
+    let meta = metadata_in(&leaf);
+    assert_eq!(meta["exit_status"], 3, "{meta}");
+    let cap02 = gate(&meta, "CAP-02");
+    assert_eq!(cap02["passed"], false, "{cap02}");
+    assert_eq!(cap02["path"], data.to_string_lossy().as_ref());
+    let seen = cap02["seen"].as_array().cloned().unwrap_or_default();
+    let hosts: Vec<&str> = seen.iter().filter_map(|s| s["host"].as_str()).collect();
+    assert_eq!(hosts, [local.as_str(), common::TEST_NODE], "{cap02}");
+    assert_eq!(seen[0]["matched"], true);
+    assert_eq!(seen[1]["matched"], false);
+    assert_eq!(gate(&meta, "CAP-02b")["passed"], true, "{meta}");
+    assert_eq!(
+        meta["system_info"]["num_hosts"], 2,
+        "{}",
+        meta["system_info"]
+    );
+    // Before any I/O: the workload job never launched (only the collection job did), the engine
+    // never ran (its CAP-03 probe always writes fs_separation.json) and no probe was left behind.
+    assert!(meta["executed_command"].is_null(), "{meta}");
+    let log = std::fs::read_to_string(leaf.join("mlpstorage.log")).unwrap_or_default();
+    assert_eq!(log.matches("launching: ").count(), 1, "{log}");
+    assert!(!leaf.join("fs_separation.json").exists());
+    assert!(!leaf.join("summary.json").exists());
+    let left: Vec<_> = std::fs::read_dir(&data)
+        .map(|rd| rd.flatten().map(|d| d.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "probe left in {}: {left:?}",
+        data.display()
+    );
+}
+
+/// The documented policy for the other divisions (docs/ARCHITECTURE.md, "Gate policy"): a run
+/// whose data directory is not shared logs CAP-02 with the per-rank breakdown as a warning and
+/// goes on. An `open` run goes on to its rules check (which then rejects this tiny dataset, a
+/// different error than the gate's exit 3); a `whatif` run completes. For the latter the test
+/// node holds its own identical copy of the dataset (local copies on every host, which CAP-02
+/// cannot tell from a mistake), so its rank has data to read.
+#[test]
+fn open_and_whatif_runs_warn_at_cap02_and_go_on_when_a_host_has_its_own_data_dir() {
+    let e = initialised();
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let (data, seed) = (e.path("data"), e.path("data-copy"));
+    let st = Command::new("cp").arg("-a").arg(&data).arg(&seed).status();
+    assert!(st.is_ok_and(|s| s.success()), "cp -a failed");
+    let Some(node) = host_with_its_own_data_dir(&e) else {
+        return;
+    };
+    let run = |mode: &str, accelerator: &str| {
+        e.training_in(
+            mode,
+            "run",
+            &[
+                "-na",
+                "2",
+                "-at",
+                accelerator,
+                "-cm",
+                "8",
+                "--hosts",
+                THIS_HOST_AND_TEST_NODE,
+                "--allow-run-as-root",
+            ],
+        )
+        .arg("train.epochs=1")
+        .env("OMPI_MCA_plm_rsh_agent", node.agent())
+        .output()
+        .unwrap_or_else(|x| panic!("{mode} run: {x}"))
+    };
+    let warned = |log: &str| {
+        for want in [
+            format!(
+                "CAP-02 failed: {} is not the same directory for rank 1 on host {}",
+                data.display(),
+                common::TEST_NODE
+            ),
+            format!("CAP-02: {} is not one shared directory", data.display()),
+            format!("rank 1 on host {}: cannot stat", common::TEST_NODE),
+            "not a closed run, so it goes on".to_string(),
+        ] {
+            assert!(log.contains(want.as_str()), "missing {want:?} in:\n{log}");
+        }
+    };
+
+    let open = run("open", "b200");
+    let stderr = String::from_utf8_lossy(&open.stderr);
+    assert_ne!(open.status.code(), Some(3), "{stderr}");
+    let leaf = leaf_of_run(&e.rd().join("open"));
+    let log = std::fs::read_to_string(leaf.join("mlpstorage.log")).unwrap_or_default();
+    warned(&log);
+    let after_gate = log.find("not a closed run").unwrap_or(0);
+    assert!(
+        log[after_gate..].contains("Insufficient number of training files"),
+        "the open run did not go on to its rules check:\n{log}"
+    );
+    assert_eq!(gate(&metadata_in(&leaf), "CAP-02")["passed"], false);
+
+    // The node's own copy of the dataset, written inside its namespace.
+    let st = Command::new("ssh")
+        .args(node.agent().split_whitespace().skip(1))
+        .arg(common::TEST_NODE)
+        .arg(format!("cp -a {}/. {}/", seed.display(), data.display()))
+        .status();
+    assert!(
+        st.is_ok_and(|s| s.success()),
+        "copy on the test node failed"
+    );
+    let whatif = run("whatif", "h100");
+    let stderr = String::from_utf8_lossy(&whatif.stderr);
+    assert!(whatif.status.success(), "{stderr}");
+    let leaf = leaf_of_run(&e.rd().join("whatif/myorg/results/s1/training/unet3d/run"));
+    let log = std::fs::read_to_string(leaf.join("mlpstorage.log")).unwrap_or_default();
+    warned(&log);
+    let meta = metadata_in(&leaf);
+    assert_eq!(meta["exit_status"], 0, "{meta}");
+    assert_eq!(gate(&meta, "CAP-02")["passed"], false, "{meta}");
+    assert_eq!(gate(&meta, "CAP-02b")["passed"], true, "{meta}");
+    assert_eq!(
+        meta["system_info"]["num_hosts"], 2,
+        "{}",
+        meta["system_info"]
+    );
+    assert!(leaf.join("summary.json").is_file());
 }

@@ -116,7 +116,13 @@ impl std::fmt::Display for ProbeSeen {
         write!(f, "rank {} on host {}: ", self.rank, self.host)?;
         match (&self.error, self.matched) {
             (Some(e), _) => write!(f, "{e}"),
-            (None, true) => write!(f, "sees the probe (dev {:?}, ino {:?})", self.dev, self.ino),
+            (None, true) => {
+                write!(f, "sees the probe")?;
+                match (self.dev, self.ino) {
+                    (Some(dev), Some(ino)) => write!(f, " (dev {dev}, ino {ino})"),
+                    _ => Ok(()),
+                }
+            }
             (None, false) => write!(f, "sees a different file at the probe path"),
         }
     }

@@ -606,8 +606,11 @@ fn cluster_snapshot(ctx: &RunContext, start: bool) -> anyhow::Result<Value> {
         };
         match ranks::collect_cluster(ctx, &hosts, &mpi, paths, shared) {
             Ok(report) => {
-                if start {
-                    shared_dir_gates(ctx, &report)?;
+                if start && let Err(stop) = shared_dir_gates(ctx, &report) {
+                    // A stopped closed run still documents the hosts the gates looked at.
+                    let cluster = serde_json::to_value(&report.cluster).unwrap_or(Value::Null);
+                    ctx.record(|o| o.system_info = Some(cluster));
+                    return Err(stop);
                 }
                 report.cluster
             }
@@ -660,14 +663,77 @@ fn shared_dir_gates(ctx: &RunContext, report: &mlps_cluster::CollectReport) -> a
         ));
         return Ok(());
     }
-    let text = failed.join("\n");
+    // One first line naming the directory and the ranks and hosts that differ: the end-of-run
+    // summary shows only the first line of each message.
+    let headline: Vec<String> = report.failed_gates().map(gate_headline).collect();
+    // A one-line message that is its own headline is not repeated.
+    let details: Vec<&String> = failed.iter().filter(|m| !headline.contains(m)).collect();
+    let mut text = headline.join("; ");
+    for d in details {
+        text.push('\n');
+        text.push_str(d);
+    }
     if ctx.mode.as_str() == "closed" {
-        return Err(crate::exit::CliError::new(crate::exit::ExitCode::FileNotFound, text).into());
+        // Gates whose ranks looked and disagreed need a shared mount; a gate no rank could look
+        // at (rank 0 could not write its probe) needs a writable directory first.
+        let paths = |looked: bool| -> Vec<String> {
+            report
+                .failed_gates()
+                .filter(|g| g.seen.is_empty() != looked)
+                .map(|g| g.path.display().to_string())
+                .collect()
+        };
+        let mut fix = Vec::new();
+        let (differ, unchecked) = (paths(true), paths(false));
+        if !differ.is_empty() {
+            fix.push(format!(
+                "fix: mount one shared filesystem at {} on every host of --hosts (compare `df` of that path on each host named above); a closed run needs every rank to see the same directory",
+                differ.join(" and ")
+            ));
+        }
+        if !unchecked.is_empty() {
+            fix.push(format!(
+                "fix: make {} an existing, writable directory on the first host of --hosts (rank 0 writes the probe there)",
+                unchecked.join(" and ")
+            ));
+        }
+        let fix = fix.join("\n");
+        return Err(crate::exit::CliError::new(
+            crate::exit::ExitCode::FileNotFound,
+            format!("{text}\n{fix}"),
+        )
+        .into());
     }
     ctx.log.warning(&format!(
         "{text}\n(not a closed run, so it goes on; a closed run stops here)"
     ));
     Ok(())
+}
+
+/// `CAP-02 failed: <dir> is not the same directory for rank 1 on host b as for rank 0 on host a`
+/// (or the first line of the gate's message when no rank got as far as looking).
+fn gate_headline(g: &mlps_cluster::GateOutcome) -> String {
+    let name = |s: &mlps_cluster::gates::ProbeSeen| format!("rank {} on host {}", s.rank, s.host);
+    let differ: Vec<String> = g
+        .seen
+        .iter()
+        .filter(|s| !s.matched || s.error.is_some())
+        .map(name)
+        .collect();
+    match g.seen.iter().find(|s| s.rank == 0) {
+        Some(first) if !differ.is_empty() => format!(
+            "{} failed: {} is not the same directory for {} as for {}",
+            g.gate,
+            g.path.display(),
+            differ.join(", "),
+            name(first)
+        ),
+        _ => g
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .map_or_else(|| format!("{} failed", g.gate), str::to_string),
+    }
 }
 
 /// Snapshots of every `--hosts` entry over SSH; `Err` says why when any host failed.
@@ -737,4 +803,42 @@ pub fn fs_separation_gate(ctx: &RunContext, data_path: &std::path::Path) -> anyh
     }
     ctx.log.warning(&e.to_string());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlps_cluster::gates::ProbeSeen;
+
+    fn seen(rank: usize, host: &str, matched: bool) -> ProbeSeen {
+        ProbeSeen {
+            rank,
+            host: host.into(),
+            dev: None,
+            ino: None,
+            matched,
+            error: (!matched).then(|| "cannot stat".into()),
+        }
+    }
+
+    #[test]
+    fn gate_headline_names_the_directory_and_the_ranks_that_differ() {
+        let mut g = mlps_cluster::GateOutcome {
+            gate: "CAP-02b".into(),
+            path: PathBuf::from("/results"),
+            passed: false,
+            message: Some("CAP-02b: cannot check /results: read-only\nmore".into()),
+            seen: vec![seen(0, "a", true), seen(1, "b", false), seen(2, "c", false)],
+        };
+        assert_eq!(
+            gate_headline(&g),
+            "CAP-02b failed: /results is not the same directory for rank 1 on host b, rank 2 on host c as for rank 0 on host a"
+        );
+        // Rank 0 could not create its probe: nobody looked, the gate's own first line says why.
+        g.seen.clear();
+        assert_eq!(
+            gate_headline(&g),
+            "CAP-02b: cannot check /results: read-only"
+        );
+    }
 }

@@ -92,7 +92,8 @@ pub fn files_named(dir: &Path, name: &str) -> Vec<PathBuf> {
 /// An `sshd` on 127.0.0.1 (a free port) accepting one client key, and an `ssh -F` config whose
 /// host alias `mlps-test-node` points at it: with `OMPI_MCA_plm_rsh_agent` set to
 /// [`Sshd::agent`], `mpirun` starts ranks on `mlps-test-node` through a real SSH login, as on a
-/// remote host. Stopped on drop.
+/// remote host. [`Sshd::start_separate_host`] makes that host a machine of its own as far as a
+/// rank can tell (own hostname, own view of given directories). Stopped on drop.
 pub struct Sshd {
     pub dir: tempfile::TempDir,
     pub port: u16,
@@ -108,9 +109,48 @@ impl Drop for Sshd {
     }
 }
 
+/// The host alias of the test sshd in the ssh config [`Sshd::agent`] uses.
+pub const TEST_NODE: &str = "mlps-test-node";
+
 impl Sshd {
     /// Starts the daemon, or says why it cannot (missing packages).
     pub fn start() -> Result<Sshd, String> {
+        Sshd::start_in(None)
+    }
+
+    /// Starts the daemon as a separate host: in private mount and UTS namespaces
+    /// (`unshare --mount --uts --propagation private`, needs root) whose hostname is
+    /// [`TEST_NODE`] and in which an empty tmpfs covers each of `private_dirs` (which must
+    /// exist). Everything started over SSH through it (mpirun's daemon, the ranks) inherits those
+    /// namespaces, so a rank there sees its own, empty copy of those directories, as on a host
+    /// whose directory is local rather than a shared mount. The mounts vanish with the last
+    /// process of the namespace. Errors say why it cannot run here (not root, no unshare).
+    pub fn start_separate_host(private_dirs: &[&Path]) -> Result<Sshd, String> {
+        // SAFETY: geteuid(2) has no preconditions and touches no memory.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("a private mount namespace needs root".into());
+        }
+        let probe = std::process::Command::new("unshare")
+            .args(["--mount", "--uts", "--propagation", "private", "true"])
+            .status();
+        if !probe.is_ok_and(|s| s.success()) {
+            return Err(
+                "`unshare --mount --uts` failed or is missing (apt-get install -y util-linux; \
+                 a container needs CAP_SYS_ADMIN)"
+                    .into(),
+            );
+        }
+        for d in private_dirs {
+            if !d.is_dir() {
+                return Err(format!("{} is not a directory to mount over", d.display()));
+            }
+        }
+        Sshd::start_in(Some(private_dirs))
+    }
+
+    /// `private_dirs`: `None` runs sshd in this host's namespaces, `Some` as
+    /// [`Sshd::start_separate_host`].
+    fn start_in(private_dirs: Option<&[&Path]>) -> Result<Sshd, String> {
         let sshd = Path::new("/usr/sbin/sshd");
         if !sshd.exists() {
             return Err("/usr/sbin/sshd not found (apt-get install -y openssh-server)".into());
@@ -150,20 +190,42 @@ impl Sshd {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_else(|_| "root".into());
         let client = format!(
-            "Host mlps-test-node\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  \
+            "Host {TEST_NODE}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  \
              IdentityFile {d}/client_key\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  \
              GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking accept-new\n",
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), server).map_err(|e| e.to_string())?;
         std::fs::write(d.join("ssh_config"), client).map_err(|e| e.to_string())?;
-        let st = std::process::Command::new(sshd)
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .arg("-E")
-            .arg(d.join("sshd.log"))
-            .status()
-            .map_err(|e| e.to_string())?;
+        let mut command = match private_dirs {
+            None => {
+                let mut c = std::process::Command::new(sshd);
+                c.arg("-f")
+                    .arg(d.join("sshd_config"))
+                    .arg("-E")
+                    .arg(d.join("sshd.log"));
+                c
+            }
+            Some(dirs) => {
+                // The shell runs in the new namespaces: tmpfs over each directory, the host's
+                // name, then it becomes sshd (which daemonises inside them).
+                let mut c = std::process::Command::new("unshare");
+                c.args(["--mount", "--uts", "--propagation", "private", "--"])
+                    .args(["sh", "-c"])
+                    .arg(
+                        "set -e; h=$1; shift; for d in \"$@\"; do \
+                         mount -t tmpfs -o size=64m,mode=0755 mlps-test-node-private \"$d\"; done; \
+                         hostname \"$h\"; exec \"$0\" -f \"$SSHD_CONFIG\" -E \"$SSHD_LOG\"",
+                    )
+                    .arg(sshd)
+                    .arg(TEST_NODE)
+                    .args(dirs.iter())
+                    .env("SSHD_CONFIG", d.join("sshd_config"))
+                    .env("SSHD_LOG", d.join("sshd.log"));
+                c
+            }
+        };
+        let st = command.status().map_err(|e| e.to_string())?;
         if !st.success() {
             return Err(format!("sshd failed to start: {st}"));
         }
