@@ -143,6 +143,36 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// A distribution-free confidence interval for the median of `v`: the order statistics
+/// `(x_(k), x_(n+1-k))` with the largest `k` whose coverage (from the binomial(n, ½) law of
+/// how many values fall below the median) is still at least `level`. Returns
+/// `(low, high, coverage)`; with fewer than 2 values, or too few for `level`, the full range and
+/// its coverage.
+pub fn median_ci(v: &[f64], level: f64) -> (f64, f64, f64) {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, 0.0);
+    }
+    // P(Binomial(n, 1/2) <= j) for j = 0..n.
+    let mut cdf = Vec::with_capacity(n + 1);
+    let mut term = 0.5f64.powi(n as i32); // C(n, 0) / 2^n
+    let mut acc = 0.0;
+    for j in 0..=n {
+        acc += term;
+        cdf.push(acc);
+        term = term * (n - j) as f64 / (j + 1) as f64;
+    }
+    // Interval (x_(k), x_(n+1-k)), 1-based k: coverage = 1 - 2 P(X <= k-1).
+    let coverage = |k: usize| 1.0 - 2.0 * cdf[k - 1];
+    let mut k = 1;
+    while k < n.div_ceil(2) && coverage(k + 1) >= level {
+        k += 1;
+    }
+    (s[k - 1], s[n - k], if n >= 2 { coverage(k) } else { 0.0 })
+}
+
 /// Minimum and maximum.
 pub fn min_max(v: &[f64]) -> (f64, f64) {
     v.iter()
@@ -175,8 +205,11 @@ impl Pairs {
     }
     /// Median of the per-pair ratios B/A (robust to drift across pairs).
     pub fn median_pair_ratio(&self) -> f64 {
-        let r: Vec<f64> = self.a.iter().zip(&self.b).map(|(a, b)| b / a).collect();
-        median(&r)
+        median(&self.pair_ratios())
+    }
+    /// The per-pair ratios B/A, in run order.
+    pub fn pair_ratios(&self) -> Vec<f64> {
+        self.a.iter().zip(&self.b).map(|(a, b)| b / a).collect()
     }
 }
 
@@ -196,6 +229,37 @@ pub fn abab(
         p.b.push(b()?);
     }
     Ok(p)
+}
+
+/// Like [`abab`], but the order alternates from pair to pair (A B, B A, A B, …), so a position
+/// effect (the run right after a cache drop, or right after the other contender's writes, being
+/// faster or slower) falls on both contenders equally. `before` still runs ahead of every run.
+pub fn abba(
+    pairs: usize,
+    mut before: impl FnMut(),
+    mut a: impl FnMut() -> Result<f64>,
+    mut b: impl FnMut() -> Result<f64>,
+) -> Result<Pairs> {
+    let mut p = Pairs::default();
+    for i in 0..pairs {
+        if i % 2 == 0 {
+            before();
+            p.a.push(a()?);
+            before();
+            p.b.push(b()?);
+        } else {
+            before();
+            p.b.push(b()?);
+            before();
+            p.a.push(a()?);
+        }
+    }
+    Ok(p)
+}
+
+/// Space-separated MB/s of each run, for the per-run lines under a table.
+pub fn fmt_runs(v: &[f64]) -> String {
+    v.iter().map(|x| fmt_mbps(*x)).collect::<Vec<_>>().join(" ")
 }
 
 /// A plain text table (also valid Markdown).
@@ -297,6 +361,92 @@ pub fn filesystem_of(dir: &Path) -> Option<String> {
     best.map(|b| b.1)
 }
 
+/// Counters of one block device from `/sys/class/block/<dev>/stat`: what reached the device,
+/// so a bench can check that both contenders sent the same requests (count and size).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockCounters {
+    /// Read requests completed.
+    pub read_ios: u64,
+    /// 512-byte sectors read.
+    pub read_sectors: u64,
+    /// Write requests completed.
+    pub write_ios: u64,
+    /// 512-byte sectors written.
+    pub write_sectors: u64,
+}
+
+impl BlockCounters {
+    /// Counters accumulated since `earlier`.
+    pub fn since(&self, earlier: &BlockCounters) -> BlockCounters {
+        BlockCounters {
+            read_ios: self.read_ios.saturating_sub(earlier.read_ios),
+            read_sectors: self.read_sectors.saturating_sub(earlier.read_sectors),
+            write_ios: self.write_ios.saturating_sub(earlier.write_ios),
+            write_sectors: self.write_sectors.saturating_sub(earlier.write_sectors),
+        }
+    }
+    /// Add `other` to these counters.
+    pub fn add(&mut self, other: &BlockCounters) {
+        self.read_ios += other.read_ios;
+        self.read_sectors += other.read_sectors;
+        self.write_ios += other.write_ios;
+        self.write_sectors += other.write_sectors;
+    }
+    /// "r <n> × <KiB> KiB, w <n> × <KiB> KiB" (mean request size).
+    pub fn describe(&self) -> String {
+        let kib = |ios: u64, sectors: u64| {
+            if ios == 0 {
+                0.0
+            } else {
+                sectors as f64 * 512.0 / 1024.0 / ios as f64
+            }
+        };
+        format!(
+            "r {} × {:.0} KiB, w {} × {:.0} KiB",
+            self.read_ios,
+            kib(self.read_ios, self.read_sectors),
+            self.write_ios,
+            kib(self.write_ios, self.write_sectors)
+        )
+    }
+}
+
+/// The `stat` file of the block device holding `dir` (from `/proc/self/mounts`), if it is a
+/// `/dev/<name>` with a `/sys/class/block/<name>/stat`.
+pub fn block_stat_path(dir: &Path) -> Option<PathBuf> {
+    let dir = std::fs::canonicalize(dir).ok()?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    let mut best: Option<(usize, String)> = None;
+    for l in mounts.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 3 || !f[0].starts_with("/dev/") {
+            continue;
+        }
+        if dir.starts_with(f[1]) && best.as_ref().is_none_or(|(n, _)| f[1].len() > *n) {
+            best = Some((f[1].len(), f[0].to_string()));
+        }
+    }
+    let dev = std::fs::canonicalize(best?.1).ok()?;
+    let name = dev.file_name()?.to_str()?.to_string();
+    let p = Path::new("/sys/class/block").join(name).join("stat");
+    p.is_file().then_some(p)
+}
+
+/// Read the counters from a `stat` file found by [`block_stat_path`].
+pub fn read_block_counters(stat: &Path) -> Option<BlockCounters> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    (v.len() >= 7).then(|| BlockCounters {
+        read_ios: v[0],
+        read_sectors: v[2],
+        write_ios: v[4],
+        write_sectors: v[6],
+    })
+}
+
 /// UTC timestamp like `2026-11-28 17:00 UTC` (from `date`, to avoid a time-zone dependency).
 pub fn utc_now() -> String {
     Command::new("date")
@@ -314,5 +464,46 @@ pub fn fmt_mbps(bps: f64) -> String {
         format!("{m:.0}")
     } else {
         format!("{m:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_ci_uses_binomial_order_statistics() {
+        let v: Vec<f64> = (1..=9).map(f64::from).collect();
+        // n = 9: (x_2, x_8) covers 1 - 2 * 10/512 = 96.1 %; (x_3, x_7) only 82 %.
+        let (lo, hi, cov) = median_ci(&v, 0.95);
+        assert_eq!((lo, hi), (2.0, 8.0));
+        assert!((cov - (1.0 - 20.0 / 512.0)).abs() < 1e-12, "{cov}");
+        let (lo, hi, _) = median_ci(&v, 0.80);
+        assert_eq!((lo, hi), (3.0, 7.0));
+        // n = 5: only the full range reaches 93.75 %.
+        let (lo, hi, cov) = median_ci(&[5.0, 1.0, 4.0, 2.0, 3.0], 0.95);
+        assert_eq!((lo, hi), (1.0, 5.0));
+        assert!((cov - 0.9375).abs() < 1e-12);
+        assert_eq!(median_ci(&[7.0], 0.95), (7.0, 7.0, 0.0));
+    }
+
+    #[test]
+    fn abba_alternates_the_order() {
+        let order = std::cell::RefCell::new(String::new());
+        let p = abba(
+            3,
+            || {},
+            || {
+                order.borrow_mut().push('A');
+                Ok(1.0)
+            },
+            || {
+                order.borrow_mut().push('B');
+                Ok(2.0)
+            },
+        )
+        .unwrap_or_default();
+        assert_eq!(order.borrow().as_str(), "ABBAAB");
+        assert_eq!(p.pair_ratios(), vec![2.0, 2.0, 2.0]);
     }
 }

@@ -1,8 +1,11 @@
 //! `cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR]`
 //!
-//! Lays out one set of files, then for every (workload × engine) row runs fio and our engine
-//! alternately (ABAB, 5 pairs by default, 3 with `--quick`) on the same files, dropping the page
-//! cache before every run. Prints a table and ends with `RESULT io min_ratio=<x> rows=<n>`.
+//! Lays out one set of files, then for every (workload × engine) row runs fio and our engine in
+//! pairs on the same files (5 pairs by default, 3 with `--quick`; the order alternates, fio first
+//! then ours first, so neither always runs right after the drop), dropping the page cache before
+//! every run. Prints a table (with the median per-pair ratio and its 95% confidence interval),
+//! each run's figure and the requests each side sent to the block device; ends with
+//! `RESULT io min_ratio=<x> rows=<n>`.
 //!
 //! Workloads (as issue #3): sequential read 1 MiB × 4 threads; sequential write 1 MiB × 4 threads
 //! with fsync at the end; random read 4 KiB at queue depth 32. Engines and their fio twins:
@@ -240,11 +243,23 @@ fn xorshift(s: &mut u64) -> u64 {
     *s
 }
 
-/// `k` distinct random 4 KiB block offsets in a file of `size` bytes (partial Fisher–Yates).
-fn random_offsets(size: u64, k: usize, seed: u64) -> Vec<u64> {
+/// splitmix64: turns neighbouring stream numbers into unrelated xorshift seeds.
+fn mix_seed(stream: u64) -> u64 {
+    let mut z = stream.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) | 1 // xorshift needs a non-zero state
+}
+
+/// `k` distinct random 4 KiB block offsets in a file of `size` bytes (partial Fisher–Yates),
+/// from random stream `stream`. Different streams give independent sequences, as fio's jobs
+/// have: blocks repeat across threads only by chance, never by construction (the first version
+/// seeded with `stream | 1`, so streams 2n and 2n+1 were identical and half the buffered reads
+/// of the 32-thread rows were cache hits of a twin thread).
+fn random_offsets(size: u64, k: usize, stream: u64) -> Vec<u64> {
     let blocks = (size / RAND_BS as u64) as usize;
     let mut idx: Vec<u32> = (0..blocks as u32).collect();
-    let mut s = seed | 1;
+    let mut s = mix_seed(stream);
     let k = k.min(blocks);
     for i in 0..k {
         let j = i + (xorshift(&mut s) % (blocks - i) as u64) as usize;
@@ -275,7 +290,7 @@ fn plan(c: &Case, l: &Layout) -> Vec<Work> {
                 (0..RAND_QD)
                     .map(|t| Work {
                         file: l.rand_file.clone(),
-                        offsets: random_offsets(l.rand_size, per, 0x1234 + t as u64),
+                        offsets: random_offsets(l.rand_size, per, t as u64),
                         qd: 1,
                         bs: RAND_BS,
                     })
@@ -283,7 +298,7 @@ fn plan(c: &Case, l: &Layout) -> Vec<Work> {
             } else {
                 vec![Work {
                     file: l.rand_file.clone(),
-                    offsets: random_offsets(l.rand_size, l.rand_ops as usize, 0x1234),
+                    offsets: random_offsets(l.rand_size, l.rand_ops as usize, 0),
                     qd: RAND_QD,
                     bs: RAND_BS,
                 }]
@@ -492,7 +507,7 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("date:    {}", bc::utc_now());
     println!("fio:     {} ({})", bc::fio_version(&fio), fio.display());
     println!(
-        "files:   {} ({} x {} MiB seq, {} MiB rand, {} random 4k reads); {} pairs ABAB, cache dropped before every run",
+        "files:   {} ({} x {} MiB seq, {} MiB rand, {} random 4k reads); {} pairs (AB BA …), cache dropped before every run",
         l.dir.display(),
         SEQ_THREADS,
         seq_size / MIB,
@@ -554,6 +569,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "ours MB/s (median)",
         "ratio",
         "need",
+        "pair ratios: median [95% CI]",
         "fio min–max",
         "ours min–max",
         "ok",
@@ -561,6 +577,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let files = l.all_files();
     let mut min_ratio = f64::INFINITY;
     let mut methods = std::collections::BTreeSet::new();
+    let mut per_run = Vec::new();
+    let block_stat = bc::block_stat_path(&l.dir);
     for c in &cases {
         let name = format!(
             "{}-{}",
@@ -568,13 +586,32 @@ pub fn run(args: &[String]) -> Result<()> {
             c.engine_label().replace('+', "-")
         );
         let job = fio_job(c, &l);
-        let pairs = bc::abab(
+        // What reached the device during each side's runs (requests and their mean size).
+        let (mut dev_fio, mut dev_ours) =
+            (bc::BlockCounters::default(), bc::BlockCounters::default());
+        let counters = || {
+            block_stat
+                .as_deref()
+                .and_then(bc::read_block_counters)
+                .unwrap_or_default()
+        };
+        let pairs = bc::abba(
             o.pairs,
             || {
                 methods.insert(bc::drop_caches(&files).to_string());
             },
-            || bc::run_fio(&fio, &job, &l.dir, &name).map(|r| r.bw_bytes),
-            || run_ours(*c, &l),
+            || {
+                let before = counters();
+                let r = bc::run_fio(&fio, &job, &l.dir, &name).map(|r| r.bw_bytes);
+                dev_fio.add(&counters().since(&before));
+                r
+            },
+            || {
+                let before = counters();
+                let r = run_ours(*c, &l);
+                dev_ours.add(&counters().since(&before));
+                r
+            },
         )?;
         let ratio = pairs.ratio();
         min_ratio = min_ratio.min(ratio);
@@ -592,15 +629,50 @@ pub fn run(args: &[String]) -> Result<()> {
             bc::fmt_mbps(pairs.median_b()),
             format!("{ratio:.3}"),
             format!("≥{:.2}", c.wl.threshold()),
+            {
+                let (lo, hi, _) = bc::median_ci(&pairs.pair_ratios(), 0.95);
+                format!("{:.2} [{lo:.2}–{hi:.2}]", pairs.median_pair_ratio())
+            },
             format!("{}–{}", bc::fmt_mbps(fl), bc::fmt_mbps(fh)),
             format!("{}–{}", bc::fmt_mbps(ol), bc::fmt_mbps(oh)),
             ok.to_string(),
         ];
         eprintln!("  {}", row.join(" | "));
+        let runs = format!(
+            "{} {}: fio [{}] ours [{}] pair ratios [{}]",
+            c.wl.label(),
+            c.engine_label(),
+            bc::fmt_runs(&pairs.a),
+            bc::fmt_runs(&pairs.b),
+            pairs
+                .a
+                .iter()
+                .zip(&pairs.b)
+                .map(|(a, b)| format!("{:.2}", b / a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        eprintln!("    {runs}");
+        per_run.push(runs);
+        if block_stat.is_some() {
+            let dev = format!(
+                "{} {}: device requests, all runs: fio {}; ours {}",
+                c.wl.label(),
+                c.engine_label(),
+                dev_fio.describe(),
+                dev_ours.describe()
+            );
+            eprintln!("    {dev}");
+            per_run.push(dev);
+        }
         table.push(row);
     }
     println!();
     print!("{}", table.to_markdown());
+    println!("MB/s per run (pairs alternate fio-first and ours-first):");
+    for r in &per_run {
+        println!("  {r}");
+    }
     println!(
         "cache drop method: {}",
         methods.into_iter().collect::<Vec<_>>().join(", ")
@@ -616,4 +688,27 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!("RESULT io min_ratio={min_ratio:.3} rows={}", cases.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_streams_are_distinct_and_overlap_only_by_chance() {
+        let size = 512 * MIB;
+        let a = random_offsets(size, 2048, 0);
+        let b = random_offsets(size, 2048, 1);
+        let mut uniq = a.clone();
+        uniq.sort_unstable();
+        uniq.dedup();
+        assert_eq!(uniq.len(), a.len(), "no block repeats within a stream");
+        assert!(a.iter().all(|o| o % RAND_BS as u64 == 0 && *o < size));
+        // Two streams of 2048 out of 131072 blocks share ~32 blocks by chance.
+        let shared = b.iter().filter(|o| uniq.binary_search(o).is_ok()).count();
+        assert!(
+            shared < 100,
+            "streams 0 and 1 share {shared} of 2048 blocks"
+        );
+    }
 }

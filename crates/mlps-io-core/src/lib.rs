@@ -5,7 +5,8 @@
 //! - [`AlignedBuf`] / [`BufferPool`]: aligned buffers, allocated once and reused.
 //! - [`DataGen`]: seeded, deterministic data, unique per file and 4 KiB block, with optional
 //!   compressibility and dedup ratios.
-//! - [`PageCache`]: `posix_fadvise(DONTNEED)` per file and `/proc/sys/vm/drop_caches`.
+//! - [`PageCache`]: `posix_fadvise(DONTNEED)` per file and `/proc/sys/vm/drop_caches`, and
+//!   `mincore` residency ([`PageCache::resident_bytes`]) to check that an eviction happened.
 //! - [`Stats`]: counters, mergeable latency histograms, per-interval throughput series.
 //!
 //! This crate never prints; warnings go to the sink set with [`set_warning_sink`] (default: stderr).

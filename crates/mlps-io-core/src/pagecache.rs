@@ -97,6 +97,56 @@ impl PageCache {
         }
     }
 
+    /// Bytes of `path` now resident in the page cache (`mincore` over a read-only mapping, as
+    /// util-linux `fincore` does), so a caller can check that an eviction really happened.
+    pub fn resident_bytes(path: &Path) -> Result<u64> {
+        let io_err = |op: &'static str| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { op, path, source }
+        };
+        let f = std::fs::File::open(path).map_err(io_err("open"))?;
+        let len = f.metadata().map_err(io_err("stat"))?.len();
+        if len == 0 {
+            return Ok(0);
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| io_err("mmap")(std::io::Error::from(std::io::ErrorKind::FileTooLarge)))?;
+        let page = crate::sys::page_size();
+        let mut vec = vec![0u8; len.div_ceil(page)];
+        // SAFETY: a fresh shared read-only mapping of an open file; nothing is read through it.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(io_err("mmap")(std::io::Error::last_os_error()));
+        }
+        // SAFETY: addr..addr+len is the mapping just made; vec holds one byte per page of it.
+        let rc = unsafe { libc::mincore(addr, len, vec.as_mut_ptr()) };
+        let err = std::io::Error::last_os_error();
+        // SAFETY: unmapping exactly the mapping made above, which nothing else references.
+        unsafe { libc::munmap(addr, len) };
+        if rc != 0 {
+            return Err(io_err("mincore")(err));
+        }
+        let pages = vec.iter().filter(|&&b| b & 1 != 0).count() as u64;
+        Ok((pages * page as u64).min(len as u64))
+    }
+
+    /// Sum of [`Self::resident_bytes`] over `paths`; missing or unreadable files count as 0.
+    pub fn resident_total<P: AsRef<Path>>(paths: &[P]) -> u64 {
+        paths
+            .iter()
+            .map(|p| Self::resident_bytes(p.as_ref()).unwrap_or(0))
+            .sum()
+    }
+
     /// Every regular file under `dir` (recursively), for [`Self::evict`].
     pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();

@@ -218,3 +218,37 @@ pub(crate) fn fsync(fd: RawFd) -> io::Result<()> {
         }
     }
 }
+
+/// `max_segments` of the block device that holds the open file `fd` (the most scatter-gather
+/// segments one request may carry), from `/sys/dev/block/<major>:<minor>/queue` (or the parent
+/// disk's queue for a partition). `None` when the file is not on a block device or sysfs is absent.
+pub(crate) fn block_max_segments(fd: RawFd) -> Option<usize> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    let (major, minor) = (libc::major(st.st_dev), libc::minor(st.st_dev));
+    if major == 0 {
+        return None; // anonymous device: NFS, FUSE, tmpfs, overlay…
+    }
+    let dev = format!("/sys/dev/block/{major}:{minor}");
+    ["queue/max_segments", "../queue/max_segments"]
+        .iter()
+        .find_map(|q| {
+            std::fs::read_to_string(Path::new(&dev).join(q))
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .filter(|&n| n > 0)
+}
+
+/// The system page size.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no memory preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as usize } else { 4096 }
+}

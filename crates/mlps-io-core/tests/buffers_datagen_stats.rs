@@ -208,3 +208,33 @@ fn page_cache_fadvise_per_file_works() {
     );
     assert_eq!(PageCache::files_under(dir.path()), vec![p]);
 }
+
+#[test]
+fn resident_bytes_sees_cached_pages_and_their_eviction() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f");
+    std::fs::write(&p, vec![7u8; (1 << 20) + 100]).unwrap();
+    // Just written: every page is in the cache (dirty or clean), the tail page counted to EOF.
+    assert_eq!(PageCache::resident_bytes(&p).unwrap(), (1 << 20) + 100);
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(PageCache::resident_bytes(&empty).unwrap(), 0);
+    assert!(PageCache::resident_bytes(&dir.path().join("missing")).is_err());
+    assert_eq!(
+        PageCache::resident_total(&[p.clone(), dir.path().join("missing")]),
+        (1 << 20) + 100
+    );
+
+    assert_eq!(PageCache::evict_files(&[&p]), DropMethod::Fadvise);
+    let left = PageCache::resident_bytes(&p).unwrap();
+    // SAFETY: statfs is plain old data; all-zero is a valid value.
+    let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
+    let c = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: c is NUL-terminated and sf a valid out-pointer.
+    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut sf) }, 0);
+    if sf.f_type == libc::TMPFS_MAGIC {
+        eprintln!("SKIP: eviction check: the temp dir is on tmpfs, whose pages cannot be evicted");
+        return;
+    }
+    assert_eq!(left, 0, "pages still resident after fdatasync + DONTNEED");
+}

@@ -3,6 +3,15 @@
 //! Submissions are queued in the SQ and handed to the kernel together with the wait in `reap`
 //! (one `io_uring_enter` per batch). Short transfers are resubmitted for the remainder; `-EINTR`
 //! and `-EAGAIN` completions are retried.
+//!
+//! Registered (fixed) buffers are used for buffered I/O of any size, and for `O_DIRECT` requests
+//! only while they span no more pages than the device's `max_segments`. The kernel describes a
+//! fixed buffer with one segment per page and does not merge physically adjacent pages, so a
+//! 1 MiB direct request from a fixed buffer (256 pages) on a device with `max_segments` 254
+//! (virtio-blk) is split into two device requests, while the same request from an ordinary
+//! buffer (pages pinned per request and merged when adjacent) goes out whole. Measured on
+//! virtio-blk: fixed buffers gave 2 device requests per 1 MiB read (block_split 258 of 260 bios)
+//! and ~20% less throughput than fio, which does not register buffers by default.
 use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
@@ -28,12 +37,36 @@ struct Slot {
     fixed: Option<u16>,
 }
 
+/// An open file and the largest request that may use a registered buffer on it.
+struct UringFile {
+    entry: FileEntry,
+    /// Requests longer than this use the ordinary (non-fixed) opcodes; `usize::MAX` when buffered.
+    fixed_max_len: usize,
+}
+
+impl std::borrow::Borrow<FileEntry> for UringFile {
+    fn borrow(&self) -> &FileEntry {
+        &self.entry
+    }
+}
+
+/// Fallback page count when the device's `max_segments` cannot be read: below the limit of
+/// every common block device (NVMe 127 or 33, SCSI 128+, virtio-blk 254).
+const FIXED_PAGES_UNKNOWN_DEVICE: usize = 32;
+
+/// Largest `O_DIRECT` request (bytes) on `fd` whose fixed buffer (one segment per page, plus one
+/// for an unaligned start) still fits one device request.
+fn fixed_max_len_direct(fd: i32) -> usize {
+    let segments = crate::sys::block_max_segments(fd).unwrap_or(FIXED_PAGES_UNKNOWN_DEVICE + 1);
+    segments.saturating_sub(1).max(1) * crate::sys::page_size()
+}
+
 pub(crate) struct UringEngine {
     ring: IoUring,
     qd: usize,
     direct: bool,
     sys: Arc<dyn SysIo>,
-    files: FileTable<FileEntry>,
+    files: FileTable<UringFile>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     /// Completions already reaped from the CQ (or failed before submission).
@@ -214,17 +247,25 @@ impl Engine for UringEngine {
         self.files.align(file)
     }
     fn open(&mut self, path: &Path, opts: &FileOpts) -> Result<FileId> {
-        let f = open_file(&*self.sys, path, opts, self.direct)?;
-        Ok(self.files.insert(f))
+        let entry = open_file(&*self.sys, path, opts, self.direct)?;
+        let fixed_max_len = if self.direct {
+            fixed_max_len_direct(entry.raw())
+        } else {
+            usize::MAX
+        };
+        Ok(self.files.insert(UringFile {
+            entry,
+            fixed_max_len,
+        }))
     }
     fn file_size(&self, file: FileId) -> Result<u64> {
         self.files.size(file)
     }
     fn submit(&mut self, req: IoReq) -> Result<()> {
         let t0 = Instant::now();
-        let (fd, align) = {
+        let (fd, align, fixed_max_len) = {
             let f = self.files.get(req.file)?;
-            (f.raw(), f.align)
+            (f.entry.raw(), f.entry.align, f.fixed_max_len)
         };
         self.in_flight += 1;
         if let Err(e) = check_align(align, req.offset, &req.buf) {
@@ -240,7 +281,11 @@ impl Engine for UringEngine {
             .pop()
             .ok_or_else(|| Error::Config("no free uring slot".into()))?;
         let fixed = match (req.buf.tag(), self.registered_pool) {
-            (Some(t), Some(p)) if t.pool == p && t.index <= u16::MAX as u32 => Some(t.index as u16),
+            (Some(t), Some(p))
+                if t.pool == p && t.index <= u16::MAX as u32 && req.buf.len() <= fixed_max_len =>
+            {
+                Some(t.index as u16)
+            }
             _ => None,
         };
         self.slots[idx] = Some(Slot {
