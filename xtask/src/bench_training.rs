@@ -1,9 +1,13 @@
-//! `cargo xtask bench training [--quick] [--pairs N] [--dir PATH]`
+//! `cargo xtask bench training [--quick] [--pairs N] [--dir PATH] [--shape retinanet|unet3d]
+//! [--cache cold|warm] [--only fio|ours] [--no-datagen | --datagen-only]`
+//! (the filters serve profiling one part; a filtered run prints no RESULT line).
 //!
 //! Our training reader against fio on the **same files with the same parallelism**, compute time 0:
 //! - retinanet-shaped: 6,000 files of 322,624 B (raw "jpeg", as the v3 fork writes them), batch 24,
-//!   8 read threads; fio: 8 psync jobs, each over its own directory of hard links to 1/8 of the
-//!   files, `bs` = file size, `file_service_type=sequential` (each file read whole, then the next);
+//!   8 read threads; fio: 8 psync jobs, each over its own directory of hard links to the files the
+//!   matching read thread reads (batch `b` to job `b mod 8`), `bs` = file size,
+//!   `file_service_type=sequential` (each file read whole, then the next), `fadvise_hint=0` (our
+//!   reader, like DLIO's, gives the kernel no read-ahead hint);
 //! - unet3d-shaped: 16 npz files of ~146 MB (DLIO's size draw), batch 1, 4 read threads;
 //!   fio: 4 psync jobs, `bs=1M`.
 //!
@@ -13,13 +17,18 @@
 //! included); fio's is its `bw_bytes`. CPU-seconds are `getrusage` deltas (ours: this process;
 //! fio: children). `startup_s` is from calling `training::run` to the first sample read.
 //! Datagen: our generator writing the retinanet-shaped set (syncfs included) against fio writing
-//! the same bytes sequentially with as many jobs as our threads (`bs=1M`, `end_fsync=1`), by wall time.
-//! `small_vs_dlio` compares our samples/s with PyPI DLIO 2.0.0's measured anchor on the same
-//! retinanet-shaped config (baselines.md §3.2: 239.2 samples/s, 1 rank, 8 read threads, cold): the
-//! Python DLIO is not installed by this bench, and the line says so.
+//! the same bytes sequentially with as many jobs as our threads (`bs=1M`, `end_fsync=1`), by wall
+//! time, each run into a new directory (ABBA order; see [`bench_datagen`]).
+//! `small_vs_dlio` divides our cold retinanet-shaped samples/s by PyPI DLIO 2.0.0's, measured in the
+//! same bench run when its venv exists (`target/dlio-venv`, installed by
+//! `cargo xtask bench training --vs-dlio`): DLIO generates its own PIL JPEGs of the same 568² shape
+//! (6,000; 1,200 with `--quick`) and reads them with 1 rank, batch 24, 8 read threads, compute 0,
+//! page cache dropped before each run (3 runs; 1 with `--quick`); its reported samples/s is used.
+//! Without the venv the value is NaN and the line says how to get it.
+//! `--vs-dlio` runs the separate engine-vs-DLIO comparison instead (see `bench_dlio.rs`).
 //! Last line: `RESULT training cold_vs_fio=… warm_vs_fio=… cpu_per_gb_vs_fio=… startup_s=… small_vs_dlio=… datagen_vs_fio=…`.
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mlps_cluster::SingleComm;
@@ -29,8 +38,47 @@ use mlps_dlio_driver::training::{self, CachePolicy, RunOptions};
 
 use crate::bench_common::{self as bc, Table};
 
-/// PyPI DLIO 2.0.0, retinanet-shaped, 1 rank, 8 read threads, cold (baselines.md §3.2).
-const PYPI_DLIO_RETINA_SAMPLES_PER_S: f64 = 239.2;
+/// Which parts of the bench run: all by default; the filters exist to profile one part or one
+/// contender (`perf record -g -- cargo xtask bench training --shape retinanet --cache cold --only ours`).
+#[derive(Default)]
+struct Selection {
+    shape: Option<String>,
+    /// `Some(true)`: warm runs only.
+    cache: Option<bool>,
+    only: Option<Contender>,
+    /// `Some(true)`: datagen only; `Some(false)`: no datagen.
+    datagen: Option<bool>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Contender {
+    Fio,
+    Ours,
+}
+
+impl Selection {
+    /// Everything runs, so the RESULT line is complete.
+    fn is_full(&self) -> bool {
+        self.shape.is_none()
+            && self.cache.is_none()
+            && self.only.is_none()
+            && self.datagen.is_none()
+    }
+    fn wants_shape(&self, model: &str) -> bool {
+        // The datagen comparison writes the retinanet-shaped set.
+        let datagen_needs_it = self.datagen == Some(true) && model == "retinanet";
+        self.shape.as_deref().is_none_or(|m| m == model) || datagen_needs_it
+    }
+    fn wants_reads(&self, warm: bool) -> bool {
+        self.datagen != Some(true) && self.cache.is_none_or(|c| c == warm)
+    }
+    fn wants_datagen(&self) -> bool {
+        self.datagen != Some(false)
+            && self.cache.is_none()
+            && self.only.is_none()
+            && self.shape.as_deref().is_none_or(|m| m == "retinanet")
+    }
+}
 
 struct Shape {
     name: &'static str,
@@ -91,10 +139,17 @@ fn run_ours(w: &Workload, data: &Path, out: &Path) -> Result<Ours> {
     })
 }
 
-/// Hard-link directories `links/j<k>` holding files `i % jobs == k`; returns the fio job text.
+/// Hard-link directories `links/j<k>`, one per fio job, and the fio job text. Files are dealt to
+/// jobs as our loader deals them to read threads: batch `b` (files `b·batch ..`) to job `b % jobs`,
+/// so every fio job reads as many files as the matching read thread (retinanet-shaped: 250 batches
+/// over 8 threads, so threads 0–1 read 32 batches and the others 31; with an even `i % jobs` split
+/// fio's slowest job would have 2.4 % less to read than ours). No `fadvise` hint
+/// (`fadvise_hint=0`): our reader, like DLIO's `open().read()`, gives none, and fio's default
+/// `POSIX_FADV_SEQUENTIAL` doubles the kernel's read-ahead window for large files.
 fn fio_read_job(
     files: &[PathBuf],
     jobs: usize,
+    batch: usize,
     bs: &str,
     warm: bool,
     dir: &Path,
@@ -106,10 +161,11 @@ fn fio_read_job(
     }
     for (i, f) in files.iter().enumerate() {
         let name = f.file_name().context("file name")?;
-        std::fs::hard_link(f, links.join(format!("j{}", i % jobs)).join(name))?;
+        let job = (i / batch.max(1)) % jobs;
+        std::fs::hard_link(f, links.join(format!("j{job}")).join(name))?;
     }
     let mut job = format!(
-        "[global]\nrw=read\nbs={bs}\ndirect=0\nioengine=psync\nfile_service_type=sequential\ngroup_reporting=1\n{}",
+        "[global]\nrw=read\nbs={bs}\ndirect=0\nioengine=psync\nfile_service_type=sequential\nfadvise_hint=0\ngroup_reporting=1\n{}",
         if warm { "invalidate=0\n" } else { "" }
     );
     for k in 0..jobs {
@@ -129,22 +185,45 @@ fn warm_up(files: &[PathBuf]) -> Result<()> {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--vs-dlio") {
+        let rest: Vec<String> = args.iter().filter(|a| *a != "--vs-dlio").cloned().collect();
+        return crate::bench_dlio::run(&rest);
+    }
     let mut quick = false;
     let mut pairs = 3usize;
     let mut dir: Option<PathBuf> = None;
+    let mut sel = Selection::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut value = |what: &str| it.next().with_context(|| format!("{a} needs {what}"));
         match a.as_str() {
             "--quick" => quick = true,
             "--pairs" => {
-                pairs = it
-                    .next()
-                    .context("--pairs needs a number")?
+                pairs = value("a number")?
                     .parse()
                     .context("--pairs needs a positive integer")?
             }
-            "--dir" => dir = Some(PathBuf::from(it.next().context("--dir needs a path")?)),
-            other => bail!("unknown option {other}: expected --quick, --pairs N, --dir PATH"),
+            "--dir" => dir = Some(PathBuf::from(value("a path")?)),
+            "--shape" => sel.shape = Some(value("retinanet or unet3d")?.clone()),
+            "--cache" => {
+                sel.cache = Some(match value("cold or warm")?.as_str() {
+                    "cold" => false,
+                    "warm" => true,
+                    other => bail!("--cache {other}: expected cold or warm"),
+                })
+            }
+            "--only" => {
+                sel.only = Some(match value("fio or ours")?.as_str() {
+                    "fio" => Contender::Fio,
+                    "ours" => Contender::Ours,
+                    other => bail!("--only {other}: expected fio or ours"),
+                })
+            }
+            "--no-datagen" => sel.datagen = Some(false),
+            "--datagen-only" => sel.datagen = Some(true),
+            other => bail!(
+                "unknown option {other}: expected --quick, --pairs N, --dir PATH, --shape retinanet|unet3d, --cache cold|warm, --only fio|ours, --no-datagen, --datagen-only"
+            ),
         }
     }
     let pairs = pairs.max(3);
@@ -152,6 +231,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let root = dir.unwrap_or_else(|| PathBuf::from("target/bench-training"));
     std::fs::create_dir_all(&root)?;
     let root = root.canonicalize()?;
+    // Before the read runs, so that their minutes let the freed inodes age (see bench_datagen).
+    let leftovers_deleted_at = if sel.wants_datagen() {
+        remove_datagen_leftovers(&root)?
+    } else {
+        None
+    };
     println!(
         "bench training: {} ({}), {pairs} ABAB pairs{}",
         root.display(),
@@ -192,7 +277,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut startup = Vec::new();
     let mut retina_sps = f64::NAN;
     let mut datagen_ratio = f64::NAN;
-    for s in &shapes {
+    for s in shapes.iter().filter(|s| sel.wants_shape(s.model)) {
         let w = workload(s, "0")?;
         let data = root.join(s.model);
         let t = Instant::now();
@@ -228,8 +313,11 @@ pub fn run(args: &[String]) -> Result<()> {
             "1M".to_string()
         };
         let out = root.join("out");
-        for warm_run in [false, true] {
-            let job = fio_read_job(&files, s.threads, &bs, warm_run, &root)?;
+        let caches = [false, true]
+            .into_iter()
+            .filter(|&warm| sel.wants_reads(warm));
+        for warm_run in caches {
+            let job = fio_read_job(&files, s.threads, s.batch as usize, &bs, warm_run, &root)?;
             let before = || {
                 if warm_run {
                     let _ = warm_up(&files);
@@ -246,6 +334,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 pairs,
                 before,
                 || {
+                    if sel.only == Some(Contender::Ours) {
+                        return Ok(f64::NAN);
+                    }
                     let c0 = cpu_seconds(libc::RUSAGE_CHILDREN);
                     let r = bc::run_fio(&fio, &job, &root, "read")?;
                     fio_cpu.push(cpu_seconds(libc::RUSAGE_CHILDREN) - c0);
@@ -253,6 +344,9 @@ pub fn run(args: &[String]) -> Result<()> {
                     Ok(r.bw_bytes / 1e6)
                 },
                 || {
+                    if sel.only == Some(Contender::Fio) {
+                        return Ok(f64::NAN);
+                    }
                     let o = run_ours(&w, &data, &out)?;
                     our_cpu.push(o.cpu_s);
                     our_sps.push(o.samples_per_s);
@@ -261,6 +355,13 @@ pub fn run(args: &[String]) -> Result<()> {
                     Ok(o.mbps)
                 },
             )?;
+            println!(
+                "  {} {}: fio MB/s {}; ours MB/s {}",
+                s.name,
+                if warm_run { "warm" } else { "cold" },
+                fmt_runs(&p.a),
+                fmt_runs(&p.b)
+            );
             let fio_cpb = bc::median(&fio_cpu) / (fio_bytes as f64 / 1e9);
             let our_cpb = bc::median(&our_cpu) / (our_bytes as f64 / 1e9);
             let ratio = p.ratio();
@@ -285,16 +386,25 @@ pub fn run(args: &[String]) -> Result<()> {
             ]);
         }
         let _ = std::fs::remove_dir_all(root.join("links"));
-        if s.model == "retinanet" {
-            datagen_ratio = bench_datagen(&fio, &w, &root, pairs, g.threads, g.bytes_total)?;
+        if s.model == "retinanet" && sel.wants_datagen() {
+            datagen_ratio = bench_datagen(
+                &fio,
+                &w,
+                &root,
+                pairs,
+                g.threads,
+                g.bytes_total,
+                leftovers_deleted_at,
+            )?;
         }
     }
     println!("\n{}", table.to_markdown());
     let lowest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    let small = retina_sps / PYPI_DLIO_RETINA_SAMPLES_PER_S;
-    println!(
-        "small_vs_dlio: ours {retina_sps:.0} samples/s vs PyPI DLIO 2.0.0 {PYPI_DLIO_RETINA_SAMPLES_PER_S} samples/s (anchor from baselines.md §3.2, not re-measured here: DLIO is not installed by this bench)"
-    );
+    let small = small_vs_dlio(retina_sps, &root, quick)?;
+    if !sel.is_full() {
+        println!("partial run (filters given): no RESULT line");
+        return Ok(());
+    }
     println!(
         "RESULT training cold_vs_fio={:.2} warm_vs_fio={:.2} cpu_per_gb_vs_fio={:.2} startup_s={:.3} small_vs_dlio={:.1} datagen_vs_fio={:.2}",
         lowest(&cold),
@@ -307,8 +417,42 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Where the datagen comparison writes: `datagen-runs/{ours,fio}-<run>`, one fresh directory per
+/// timed run, all deleted after the last run.
+const DATAGEN_RUNS: &str = "datagen-runs";
+
+/// How long a journal-less ext4 avoids reusing freed inodes (`recently_deleted`, 60 s) plus 1 s.
+const INODE_REUSE_WINDOW: Duration = Duration::from_secs(61);
+
+/// Deletes what an earlier (interrupted) datagen comparison left under `root`, including the
+/// directories older versions of this bench used; returns when, if anything was deleted.
+fn remove_datagen_leftovers(root: &Path) -> Result<Option<Instant>> {
+    let mut removed = false;
+    for old in [DATAGEN_RUNS, "datagen", "fio-write"] {
+        let d = root.join(old);
+        if d.exists() {
+            std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+            removed = true;
+        }
+    }
+    if removed {
+        // SAFETY: sync() has no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    Ok(removed.then(Instant::now))
+}
+
 /// Our datagen (retinanet-shaped set, syncfs included) vs fio sequential write of the same bytes
-/// with the same number of jobs (`end_fsync=1`), by wall time. Returns median ours / median fio.
+/// with the same number of jobs (`end_fsync=1`), both by wall time of the whole call/process.
+/// Returns median ours / median fio.
+///
+/// Each timed run writes into a directory of its own that did not exist before, and nothing is
+/// deleted until the last run is over: on a journal-less ext4 an inode freed less than 60 s ago is
+/// not reused, and every create right after a mass delete scans past all of them under the
+/// directory lock (docs/PERFORMANCE.md, datagen), which measures the filesystem's state rather than
+/// the writer. For the same reason the first run waits until `deleted_at` (leftovers of an earlier
+/// bench) is more than [`INODE_REUSE_WINDOW`] old.
+#[allow(clippy::too_many_arguments)]
 fn bench_datagen(
     fio: &Path,
     w: &Workload,
@@ -316,49 +460,115 @@ fn bench_datagen(
     pairs: usize,
     threads: usize,
     bytes: u64,
+    deleted_at: Option<Instant>,
 ) -> Result<f64> {
-    let gdir = root.join("datagen");
-    let fdir = root.join("fio-write");
+    let runs = root.join(DATAGEN_RUNS);
+    std::fs::create_dir_all(&runs)?;
+    if let Some(wait) = deleted_at.and_then(|t| INODE_REUSE_WINDOW.checked_sub(t.elapsed())) {
+        println!(
+            "  datagen: waiting {:.0} s so that inodes freed by the leftover cleanup are reusable",
+            wait.as_secs_f64()
+        );
+        std::thread::sleep(wait);
+    }
     let per_job_mib = bytes.div_ceil(threads as u64 * (1 << 20));
-    let job = format!(
-        "[global]\nrw=write\nbs=1M\ndirect=0\nioengine=psync\nend_fsync=1\ngroup_reporting=1\nsize={per_job_mib}M\nnumjobs={threads}\ndirectory={}\n[w]\n",
-        fdir.display()
-    );
-    let clean = || {
-        let _ = std::fs::remove_dir_all(&gdir);
-        let _ = std::fs::remove_dir_all(&fdir);
-        let _ = std::fs::create_dir_all(&fdir);
+    let (mut fio_run, mut our_run) = (0usize, 0usize);
+    let mut our_sync_s = Vec::new();
+    let before = || {
+        // Earlier runs' dirty pages must not be written back inside the next timed run.
         // SAFETY: sync() has no arguments and cannot fail.
         unsafe { libc::sync() };
     };
-    let p = bc::abab(
-        pairs,
-        clean,
-        || {
-            let t = Instant::now();
-            let r = bc::run_fio(fio, &job, root, "write")?;
-            Ok(r.io_bytes as f64 / 1e6 / t.elapsed().as_secs_f64())
-        },
-        || {
-            let r = datagen::generate(
-                w,
-                &DatagenOptions {
-                    data_folder: Some(gdir.clone()),
-                    threads,
-                    ..Default::default()
-                },
-                &|_| {},
-            )?;
-            Ok(r.mb_per_s)
-        },
-    )?;
-    clean();
+    let mut fio_once = || -> Result<f64> {
+        fio_run += 1;
+        let dir = runs.join(format!("fio-{fio_run}"));
+        std::fs::create_dir_all(&dir)?;
+        let job = format!(
+            "[global]\nrw=write\nbs=1M\ndirect=0\nioengine=psync\nend_fsync=1\ngroup_reporting=1\nsize={per_job_mib}M\nnumjobs={threads}\ndirectory={}\n[w]\n",
+            dir.display()
+        );
+        let r = bc::run_fio(fio, &job, root, "write")?;
+        Ok(r.io_bytes as f64 / 1e6 / r.wall_s)
+    };
+    let mut ours_once = || -> Result<f64> {
+        our_run += 1;
+        let t = Instant::now();
+        let r = datagen::generate(
+            w,
+            &DatagenOptions {
+                data_folder: Some(runs.join(format!("ours-{our_run}"))),
+                threads,
+                ..Default::default()
+            },
+            &|_| {},
+        )?;
+        our_sync_s.push(r.sync_s);
+        Ok(r.bytes_written as f64 / 1e6 / t.elapsed().as_secs_f64())
+    };
+    // ABBA: who goes first alternates from pair to pair, so a slowdown that builds up over the
+    // runs (on a VM, the host still writing back the previous run's data) does not always fall
+    // on the same contender.
+    let mut p = bc::Pairs::default();
+    for pair in 0..pairs {
+        if pair % 2 == 0 {
+            before();
+            p.a.push(fio_once()?);
+            before();
+            p.b.push(ours_once()?);
+        } else {
+            before();
+            p.b.push(ours_once()?);
+            before();
+            p.a.push(fio_once()?);
+        }
+    }
+    std::fs::remove_dir_all(&runs).with_context(|| format!("removing {}", runs.display()))?;
     println!(
-        "  datagen: fio write {:.0} MB/s, ours {:.0} MB/s ({} jobs/threads, {:.2} GB, fsync/syncfs included)",
+        "  datagen: fio write {:.0} MB/s ({}), ours {:.0} MB/s ({}; final syncfs median {:.2} s) ({} jobs/threads, {:.2} GB, fsync/syncfs included, fresh directory per run)",
         p.median_a(),
+        fmt_runs(&p.a),
         p.median_b(),
+        fmt_runs(&p.b),
+        bc::median(&our_sync_s),
         threads,
         bytes as f64 / 1e9
     );
     Ok(p.ratio())
+}
+
+/// `"a, b, c"` with no decimals: the individual runs behind a median.
+fn fmt_runs(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Our cold retinanet-shaped samples/s over PyPI DLIO 2.0.0's, measured now (NaN without the venv
+/// or without our figure); prints the line explaining it.
+fn small_vs_dlio(ours_sps: f64, root: &Path, quick: bool) -> Result<f64> {
+    let Some(dlio) = crate::bench_dlio::installed() else {
+        println!(
+            "small_vs_dlio: not measured: PyPI DLIO 2.0.0 is not installed in {}; `cargo xtask bench training --vs-dlio` installs it (~7 GB, ~2 min)",
+            crate::bench_dlio::VENV_DIR
+        );
+        return Ok(f64::NAN);
+    };
+    if ours_sps.is_nan() {
+        println!(
+            "small_vs_dlio: not measured: the cold retinanet-shaped runs of ours were filtered out"
+        );
+        return Ok(f64::NAN);
+    }
+    let (files, runs) = if quick { (1200, 1) } else { (6000, 3) };
+    let (dlio_sps, all) =
+        crate::bench_dlio::retina_small_files_samples_per_s(&dlio, root, files, runs)?;
+    let ratio = ours_sps / dlio_sps;
+    println!(
+        "small_vs_dlio: ours {ours_sps:.0} samples/s (6000 × 322,624 B, v3, whole epoch) vs PyPI DLIO 2.0.0 {dlio_sps:.1} samples/s (median of {:?}; {files} PIL JPEGs of 568², its reported v2 throughput), measured in this run: {ratio:.1}×",
+        all.iter()
+            .map(|x| (x * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
+    );
+    Ok(ratio)
 }

@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 
 mod bench_checkpoint;
 mod bench_common;
+mod bench_dlio;
 mod bench_io;
 mod bench_training;
 mod dist;

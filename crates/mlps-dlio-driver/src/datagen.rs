@@ -4,8 +4,9 @@
 //! with its exact expected size is complete and kept; a file is written as an unnamed `O_TMPFILE`
 //! inode and linked under its name once complete, or where that is unsupported under a hidden
 //! `.<name>.partial` name and renamed, so an interrupted file is never mistaken for a complete one);
-//! `.mlps-datagen-manifest.json` beside the data; no per-file fsync, one `syncfs` at the end so the
-//! reported rate includes getting the data to stable storage.
+//! `.mlps-datagen-manifest.json` beside the data; no per-file fsync: each file's write-back is
+//! started (not waited for) once it is written, and one `syncfs` at the end makes the reported
+//! rate include getting the data to stable storage.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -98,6 +99,11 @@ pub fn file_spec(w: &Workload, layout: &DatasetLayout, split: Split, i: u64) -> 
             Semantics::V3 => (dim1 * dim2 * layout.itemsize) as i64,
             Semantics::V2 => p.record_length.sqrt() as i64,
         },
+        parquet: (p.format == crate::workload::Format::Parquet)
+            .then(|| formats::parquet::ParquetLayout::from_workload(w).ok())
+            .flatten()
+            .map(std::sync::Arc::new),
+        semantics: p.semantics,
     }
 }
 
@@ -127,12 +133,15 @@ pub fn generate(
     let bytes_total: u64 = specs.iter().map(FileSpec::file_size).sum();
     // Fail before writing anything when a format cannot be produced.
     use crate::workload::Format;
+    if p.format == Format::Parquet {
+        formats::parquet::ParquetLayout::from_workload(w)?;
+    }
     if !matches!(
         p.format,
-        Format::Npz | Format::Npy | Format::Tfrecord | Format::Jpeg | Format::Png
+        Format::Npz | Format::Npy | Format::Tfrecord | Format::Jpeg | Format::Png | Format::Parquet
     ) {
         return Err(Error::Config(format!(
-            "dataset.format={}: datagen supports npz, npy, jpeg, png and tfrecord in this build",
+            "dataset.format={}: datagen supports npz, npy, jpeg, png, tfrecord and parquet in this build",
             p.format_name
         )));
     }
@@ -192,7 +201,7 @@ pub fn generate(
                     let path = layout.path(split, i);
                     let size = spec.file_size();
                     let existing = fs::metadata(&path).ok().map(|m| m.len());
-                    if existing != Some(size) {
+                    if !spec.existing_is_complete(&path, existing) {
                         let file_id = match split {
                             Split::Train => i,
                             Split::Valid => layout.num_files_train + i,
@@ -205,6 +214,7 @@ pub fn generate(
                             file_id,
                             existing.is_some(),
                             &tmpfile_ok,
+                            opts.sync,
                         ) {
                             failed.store(true, Ordering::Relaxed);
                             first_error
@@ -214,7 +224,13 @@ pub fn generate(
                             break;
                         }
                         written_files.fetch_add(1, Ordering::Relaxed);
-                        written_bytes.fetch_add(size, Ordering::Relaxed);
+                        // A v2 JPEG's size is known only once encoded (`size` is an estimate).
+                        let written = if spec.size_is_exact() {
+                            size
+                        } else {
+                            fs::metadata(&path).map_or(size, |m| m.len())
+                        };
+                        written_bytes.fetch_add(written, Ordering::Relaxed);
                     }
                     done_bytes.fetch_add(size, Ordering::Relaxed);
                     done_files.fetch_add(1, Ordering::Relaxed);
@@ -272,7 +288,8 @@ pub fn generate(
 /// mass delete scans every inode freed in the last minute, so named creates from all threads
 /// serialised there (measured in docs/PERFORMANCE.md, datagen). Where `O_TMPFILE` is unsupported
 /// (NFS, FUSE, some kernels) `tmpfile_ok` is cleared and files go through `.<name>.partial` + rename.
-/// `stale` says a file of the wrong size sits at `path` and must be replaced.
+/// `stale` says a file of the wrong size sits at `path` and must be replaced. With `writeback`
+/// the file's write-back to storage starts as soon as it is written ([`start_writeback`]).
 #[allow(clippy::too_many_arguments)]
 fn write_one(
     path: &Path,
@@ -282,6 +299,7 @@ fn write_one(
     file_id: u64,
     stale: bool,
     tmpfile_ok: &AtomicBool,
+    writeback: bool,
 ) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut fill = |off: u64, b: &mut [u8]| datagen.fill(file_id, off, b);
@@ -295,6 +313,9 @@ fn write_one(
         {
             Ok(mut f) => {
                 formats::write_file(&mut f, path, spec, chunk, &mut fill)?;
+                if writeback {
+                    start_writeback(&f);
+                }
                 if stale {
                     match fs::remove_file(path) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -333,6 +354,9 @@ fn write_one(
         .open(&tmp)
         .map_err(|e| Error::io(&tmp, e))?;
     formats::write_file(&mut f, &tmp, spec, chunk, &mut fill)?;
+    if writeback {
+        start_writeback(&f);
+    }
     drop(f);
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
@@ -381,6 +405,18 @@ fn link_tmpfile(f: &File, path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Asks the kernel to start writing `f`'s dirty pages now (`sync_file_range(SYNC_FILE_RANGE_WRITE)`:
+/// it queues the I/O and does not wait for it). Without it a data set smaller than the dirty
+/// threshold (10 % of RAM by default) stays in memory until the final `syncfs`, so content
+/// generation and the disk run one after the other; with it they overlap, and the write-back goes
+/// out in creation order. Only a hint: where unsupported, the final `syncfs` still flushes
+/// everything, so its error is ignored.
+fn start_writeback(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `f` is an open descriptor for the duration of the call; no memory is passed.
+    let _ = unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
 /// Flushes the filesystem holding `folder` (`syncfs`).
 fn sync_fs(folder: &Path) -> Result<(), Error> {
     let f = File::open(folder).map_err(|e| Error::io(folder, e))?;
@@ -408,6 +444,8 @@ mod tests {
             itemsize: 1,
             descr: "|u1",
             tf_size_feature: 64 * 48,
+            parquet: None,
+            semantics: Semantics::V3,
         }
     }
 
@@ -430,9 +468,11 @@ mod tests {
             let a = tmp.path().join(format!("a_{format:?}"));
             let b = tmp.path().join(format!("b_{format:?}"));
             let tmpfile_ok = AtomicBool::new(true);
-            write_one(&a, &s, &mut chunk, &gen_, 3, false, &tmpfile_ok).expect("tmpfile route");
+            write_one(&a, &s, &mut chunk, &gen_, 3, false, &tmpfile_ok, true)
+                .expect("tmpfile route");
             let partial_only = AtomicBool::new(false);
-            write_one(&b, &s, &mut chunk, &gen_, 3, false, &partial_only).expect("partial route");
+            write_one(&b, &s, &mut chunk, &gen_, 3, false, &partial_only, false)
+                .expect("partial route");
             let (da, db) = (fs::read(&a).expect("a"), fs::read(&b).expect("b"));
             assert_eq!(da.len() as u64, s.file_size(), "{format:?}");
             assert!(
@@ -455,7 +495,7 @@ mod tests {
             let p = tmp.path().join(format!("f_{tmpfile}.jpeg"));
             fs::write(&p, b"interrupted").expect("stale");
             let flag = AtomicBool::new(tmpfile);
-            write_one(&p, &s, &mut chunk, &gen_, 9, true, &flag).expect("rewrite");
+            write_one(&p, &s, &mut chunk, &gen_, 9, true, &flag, tmpfile).expect("rewrite");
             let data = fs::read(&p).expect("read");
             assert_eq!(data.len() as u64, s.file_size());
             assert!(

@@ -1,18 +1,24 @@
 //! File formats as DLIO writes them (dlio.md §3.2): npz (stored zip of `x.npy` + `y.npy`),
-//! tfrecord (framing with masked CRC32C around `tf.train.Example{image, size}`), and the v3 "jpeg"
-//! (raw bytes with a `.jpeg` name). Writers stream the payload in chunks from a caller-supplied
-//! fill function; parsers check what numpy / TensorFlow check when they load a file.
+//! tfrecord (framing with masked CRC32C around `tf.train.Example{image, size}`), the v3 "jpeg"
+//! (raw bytes with a `.jpeg` name; under v2 a real JPEG, [`jpeg_v2`]), and parquet as the v3 fork
+//! writes it with pyarrow ([`parquet`]). Writers stream the payload in chunks from a
+//! caller-supplied fill function; parsers check what numpy / TensorFlow check when they load a
+//! file. hdf5 is not produced: no v3.0 workload uses it.
+
+pub mod jpeg_v2;
+pub mod parquet;
 
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::Error;
-use crate::workload::Format;
+use crate::workload::{Format, Semantics};
 
 /// What a writer needs to know about one file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FileSpec {
     pub format: Format,
     pub dim1: u64,
@@ -23,6 +29,11 @@ pub struct FileSpec {
     pub descr: &'static str,
     /// Value of the tfrecord `size` feature (v3: `dim1·dim2·itemsize`, v2: `dimension`).
     pub tf_size_feature: i64,
+    /// The `dataset.parquet` section (parquet only; see [`parquet::ParquetLayout::from_workload`]).
+    /// Legacy-mode files (no columns) hold `dim1·dim2` uint8 per row.
+    pub parquet: Option<Arc<parquet::ParquetLayout>>,
+    /// v2 jpeg files are real JPEGs ([`jpeg_v2`]); v3 writes raw bytes.
+    pub semantics: Semantics,
 }
 
 impl FileSpec {
@@ -31,7 +42,8 @@ impl FileSpec {
         self.dim1 * self.dim2 * self.itemsize
     }
 
-    /// The exact size of the file the writer produces.
+    /// The exact size of the file the writer produces; for a v2 JPEG (see [`Self::size_is_exact`])
+    /// the pixel bytes, an estimate: its encoded size is known only once encoded.
     pub fn file_size(&self) -> u64 {
         match self.format {
             Format::Npz => {
@@ -50,7 +62,30 @@ impl FileSpec {
             Format::Tfrecord => {
                 self.samples * (16 + example_len(self.sample_bytes(), self.tf_size_feature))
             }
+            Format::Parquet => match &self.parquet {
+                Some(l) => l.file_size(self.dim1 * self.dim2, self.samples),
+                None => 0,
+            },
             _ => self.sample_bytes() * self.samples,
+        }
+    }
+
+    /// False for v2 JPEGs, whose encoded size [`Self::file_size`] can only estimate.
+    pub fn size_is_exact(&self) -> bool {
+        !self.is_jpeg_v2()
+    }
+
+    fn is_jpeg_v2(&self) -> bool {
+        self.format == Format::Jpeg && self.semantics == Semantics::V2
+    }
+
+    /// Whether the file found at `path` (`existing_len` bytes, `None` if absent) is a complete
+    /// file of this spec, so datagen may keep it.
+    pub fn existing_is_complete(&self, path: &Path, existing_len: Option<u64>) -> bool {
+        if self.is_jpeg_v2() {
+            existing_len.is_some() && jpeg_v2::is_complete(path, self.dim1, self.dim2)
+        } else {
+            existing_len == Some(self.file_size())
         }
     }
 
@@ -136,17 +171,49 @@ pub fn write_file(
             .map_err(io)?;
         }
         Format::Tfrecord => write_tfrecord(file, spec, chunk, fill).map_err(io)?,
+        // DLIO 2.0.0 writes one PIL-encoded grayscale image per file; the v3 fork raw bytes.
+        Format::Jpeg if spec.semantics == Semantics::V2 => {
+            return jpeg_v2::write(file, path, spec.dim1, spec.dim2, chunk, fill);
+        }
         Format::Jpeg | Format::Png => {
             stream(spec.sample_bytes() * spec.samples, chunk, fill, &mut |b| {
                 file.write_all(b)
             })
             .map_err(io)?;
         }
-        Format::Parquet | Format::Hdf5 | Format::Other => {
+        Format::Parquet => {
+            let layout = spec.parquet.as_deref().ok_or_else(|| Error::Format {
+                path: path.to_path_buf(),
+                message: "parquet file without a dataset.parquet layout (internal: build the \
+                          FileSpec with datagen::file_spec)"
+                    .into(),
+            })?;
+            let written = parquet::write(
+                &mut *file,
+                layout,
+                spec.dim1 * spec.dim2,
+                spec.samples,
+                Some(fill),
+            )
+            .map_err(io)?;
+            if written != spec.file_size() {
+                return Err(Error::Format {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "parquet writer produced {written} bytes, its dry run predicted {} \
+                         (internal error: please report)",
+                        spec.file_size()
+                    ),
+                });
+            }
+            return Ok(written);
+        }
+        Format::Hdf5 | Format::Other => {
             return Err(Error::Format {
                 path: path.to_path_buf(),
                 message: format!(
-                    "generating {:?} files is not supported by this build (supported: npz, npy, jpeg, png, tfrecord)",
+                    "generating {:?} files is not supported by this build (supported: npz, npy, \
+                     jpeg, png, tfrecord, parquet; no v3.0 workload uses hdf5)",
                     spec.format
                 ),
             });

@@ -39,6 +39,11 @@ fn py_range(len: usize, a: i64, b: i64) -> std::ops::Range<usize> {
 
 /// `compute_metrics_train` for one block. `planned_steps` is DLIO's `N` (total_training_steps if
 /// > 0, else `floor(spf·num_files_train / B / C)`), `s`/`e` the excluded start/end steps.
+///
+/// v2 is PyPI DLIO 2.0.0's formula (read from its `utils/statscounter.py`), which ignores `N`, `s`
+/// and `e`: `AU = 100·Σcompute[1:] / (wall − proc[0])` (0 when that compute sum is 0) and
+/// `throughput = len(compute) / wall · B`, i.e. every step over the whole block, step 1 included.
+/// (The `mlperf_storage_v2.0` branch's `(n−2)/T·B`, dlio.md §5.1, is not what PyPI ships.)
 pub fn block_metrics(
     b: &BlockTimes,
     planned_steps: u64,
@@ -48,6 +53,22 @@ pub fn block_metrics(
     semantics: Semantics,
 ) -> BlockMetrics {
     let n = b.compute.len();
+    if semantics == Semantics::V2 {
+        let wall = b.end - b.start;
+        let comp: f64 = b.compute.iter().skip(1).sum();
+        let t = wall - b.proc.first().copied().unwrap_or(0.0);
+        let au = if comp == 0.0 { 0.0 } else { 100.0 * comp / t };
+        let thr = if wall > 0.0 {
+            n as f64 / wall * batch as f64
+        } else {
+            0.0
+        };
+        return BlockMetrics {
+            au,
+            throughput: thr,
+            steps: n,
+        };
+    }
     let metric_end = planned_steps as i64 - 1 - e as i64;
     let head = py_range(b.proc.len(), 0, s as i64);
     let tail = py_range(b.proc.len(), metric_end + 1, b.proc.len() as i64);
@@ -56,18 +77,10 @@ pub fn block_metrics(
     let window = py_range(n, s as i64, metric_end + 1);
     let counted = window.len();
     let comp: f64 = b.compute[window].iter().sum();
-    let (au, thr) = match semantics {
-        Semantics::V3 => {
-            if counted == 0 || t <= 0.0 {
-                (0.0, 0.0)
-            } else {
-                (100.0 * comp / t, counted as f64 / t * batch as f64)
-            }
-        }
-        Semantics::V2 => {
-            let au = if comp == 0.0 { 0.0 } else { 100.0 * comp / t };
-            (au, (n as f64 - 2.0) / t * batch as f64)
-        }
+    let (au, thr) = if counted == 0 || t <= 0.0 {
+        (0.0, 0.0)
+    } else {
+        (100.0 * comp / t, counted as f64 / t * batch as f64)
     };
     BlockMetrics {
         au,
@@ -178,11 +191,19 @@ mod tests {
     }
 
     #[test]
-    fn v2_counts_n_minus_2_steps() {
+    fn v2_is_pypi_2_0_0_all_steps_over_the_whole_block() {
+        // AU: compute[1:] (4 s) over wall − proc[0] (10 − 3); throughput: 5 steps · 4 / 10 s.
         let b = block(&[2.0, 0.5, 0.5, 0.5, 0.5], &[1.0; 5], 10.0);
         let m = block_metrics(&b, 5, 4, 1, 0, Semantics::V2);
         assert!((m.au - 400.0 / 7.0).abs() < 1e-12);
-        assert!((m.throughput - 12.0 / 7.0).abs() < 1e-12);
+        assert!((m.throughput - 2.0).abs() < 1e-12);
+        // N, s and e do not enter v2's formula.
+        assert_eq!(block_metrics(&b, 3, 4, 2, 1, Semantics::V2), m);
+        // No compute after step 1: AU 0 (DLIO's guard), throughput still counts every step.
+        let idle = block(&[1.0, 1.0], &[1.0, 0.0], 4.0);
+        let m = block_metrics(&idle, 2, 1, 1, 0, Semantics::V2);
+        assert_eq!(m.au, 0.0);
+        assert!((m.throughput - 0.5).abs() < 1e-12);
     }
 
     #[test]

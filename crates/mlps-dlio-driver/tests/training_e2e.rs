@@ -165,7 +165,14 @@ fn retinanet_shaped_two_ranks_cover_the_dataset_and_v2_mode_runs() {
 
     let v2 = small("retinanet", 21, &[("dlio.semantics", "v2")]);
     let out2 = tmp.path().join("out2");
-    let r = training::run(&v2, &opts(&data), &SingleComm, &out2, &|_| {}).expect("v2 run");
+    // v2 decodes real JPEGs (as DLIO 2.0.0 does), so it needs its own data set.
+    let data2 = tmp.path().join("data2");
+    let gen2 = DatagenOptions {
+        data_folder: Some(data2.clone()),
+        ..Default::default()
+    };
+    datagen::generate(&v2, &gen2, &|_| {}).expect("v2 datagen");
+    let r = training::run(&v2, &opts(&data2), &SingleComm, &out2, &|_| {}).expect("v2 run");
     assert_eq!(r.steps_per_epoch, 10);
 }
 

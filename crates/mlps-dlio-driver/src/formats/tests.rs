@@ -11,6 +11,8 @@ fn spec(format: Format, dim1: u64, dim2: u64, samples: u64) -> FileSpec {
         itemsize: 1,
         descr: "|u1",
         tf_size_feature: (dim1 * dim2) as i64,
+        parquet: None,
+        semantics: Semantics::V3,
     }
 }
 

@@ -3,7 +3,7 @@
 //! metrics (§5) and output files (§5.4). Every rank calls [`run`] with its communicator; rank 0
 //! writes `summary.json`, `dlio_config/` and `dlio.log`, every rank its own per-epoch and output files.
 
-mod reader;
+pub(crate) mod reader;
 pub mod shard;
 
 use std::fmt::Write as _;
@@ -357,6 +357,8 @@ pub fn run(
             prefetch_factor: pf,
             semantics: p.semantics,
             format: p.format,
+            samples_per_file: p.num_samples_per_file,
+            first_row: samples.first().map_or(0, |s| s.1),
         }
     };
 
@@ -410,7 +412,11 @@ pub fn run(
             let compute = t_comp.elapsed().as_secs_f64();
             times.load.push(load);
             times.proc.push(t_load.elapsed().as_secs_f64());
-            times.compute.push(compute);
+            // PyPI DLIO 2.0.0 records the configured compute time, not the measured sleep.
+            times.compute.push(match p.semantics {
+                Semantics::V2 => d,
+                Semantics::V3 => compute,
+            });
             comm.barrier()?;
             if opts
                 .cancel

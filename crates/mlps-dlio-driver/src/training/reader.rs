@@ -2,7 +2,10 @@
 //! each worker with at most `prefetch_factor` batches outstanding, batches consumed in order — the
 //! PyTorch `DataLoader` behaviour DLIO relies on (dlio.md §4.3). A sample is one whole-file read
 //! into the worker's reused buffer (v3); v2 also parses npz files (zip directory + CRC) as
-//! `np.load(path)['x']` does.
+//! `np.load(path)['x']` does, and decodes jpeg files as `np.asarray(PIL.Image.open(path))` does
+//! ([`crate::formats::jpeg_v2`]).
+//! Parquet is read by row group, as the fork's parquet reader does
+//! ([`crate::formats::parquet::ParquetSampleReader`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -32,6 +35,10 @@ pub struct ReadPlan {
     pub prefetch_factor: usize,
     pub semantics: Semantics,
     pub format: Format,
+    /// Rows per file and the row (within its file) of the first sample: sample j is row
+    /// `(first_row + j) % samples_per_file` (parquet reads by row group).
+    pub samples_per_file: u64,
+    pub first_row: u64,
 }
 
 /// A running loader for one pass over `plan`. Dropping it stops the workers.
@@ -98,14 +105,24 @@ fn worker(
     first_read: &(dyn Fn() + Send + Sync),
 ) {
     let mut buf: Vec<u8> = Vec::new();
+    let mut parquet = crate::formats::parquet::ParquetSampleReader::new();
     let mut first = w == 0;
     let mut k = w;
     while k < plan.batches && !stop.load(Ordering::Relaxed) {
         let mut bytes = 0u64;
         let mut error = None;
-        for &s in &plan.samples[k * plan.batch..(k + 1) * plan.batch] {
+        for (t, &s) in plan.samples[k * plan.batch..(k + 1) * plan.batch]
+            .iter()
+            .enumerate()
+        {
             let path = &plan.paths[s as usize];
-            match read_sample(path, &mut buf, plan.semantics, plan.format) {
+            let read = if plan.format == Format::Parquet {
+                let j = (k * plan.batch + t) as u64;
+                parquet.read_sample(path, (plan.first_row + j) % plan.samples_per_file.max(1))
+            } else {
+                read_sample(path, &mut buf, plan.semantics, plan.format)
+            };
+            match read {
                 Ok(n) => bytes += n,
                 Err(e) => {
                     error = Some(e);
@@ -129,8 +146,8 @@ fn worker(
 /// fixed buffer is reused (no page faults or reallocation for 100+ MB files, cache-resident copies).
 const CHUNK: usize = 4 << 20;
 
-/// Reads the whole file (`buf` is reused and grows only when a v2 npz must be held whole for
-/// parsing); returns the bytes read.
+/// Reads the whole file (`buf` is reused and grows only when a v2 npz or jpeg must be held whole
+/// for parsing or decoding); returns the bytes read.
 pub fn read_sample(
     path: &Path,
     buf: &mut Vec<u8>,
@@ -139,7 +156,7 @@ pub fn read_sample(
 ) -> Result<u64, Error> {
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
-    let whole = semantics == Semantics::V2 && format == Format::Npz;
+    let whole = semantics == Semantics::V2 && matches!(format, Format::Npz | Format::Jpeg);
     let want = if whole {
         size + 1
     } else {
@@ -163,7 +180,9 @@ pub fn read_sample(
             break; // the whole file is read; skip the extra read that would return EOF
         }
     }
-    if whole {
+    if whole && format == Format::Jpeg {
+        crate::formats::jpeg_v2::decode_sample(path, &buf[..got])?;
+    } else if whole {
         crate::formats::parse_npz(path, &buf[..got])?;
     }
     Ok(got as u64)

@@ -8,8 +8,13 @@
 //! every rank replays the whole exchange locally from the shared seeds, which gives the same
 //! result as DLIO's `alltoall` (the state of all ranks is `N` entries, replayed in O(N) per epoch).
 //!
-//! v2 (upstream): rank r owns the contiguous sample range `[r·S, min((r+1)·S, total))`,
-//! `S = ceil(total / C)`, over the sorted list.
+//! v2 (PyPI DLIO 2.0.0, read from its `data_loader/torch_data_loader.py` and `utils/config.py`):
+//! rank r owns the contiguous sample range `[r·S, min((r+1)·S, total))`, `S = ceil(total / C)`,
+//! over the sorted list. The PyTorch index sampler never shuffles the file list (`file_shuffle`
+//! only reaches 2.0.0's iterative sampler). With `sample_shuffle` set to `seed` or `random` the
+//! sampler, built once for the run, shuffles its own index list in place at every epoch after
+//! `np.random.seed(seed)`, so epoch e reads the range permuted e times. (`random` is unseeded in
+//! DLIO; we use the seed so runs are repeatable.)
 
 use crate::nprand::RandomState;
 use crate::workload::{Params, Semantics};
@@ -22,6 +27,8 @@ pub struct Sharding {
     shuffle: bool,
     seed: u64,
     seed_change_epoch: bool,
+    /// v2: `reader.sample_shuffle` is `seed` or `random`.
+    sample_shuffle: bool,
     /// v3: current list of every rank (global file indices). v2: the global list.
     lists: Vec<Vec<u64>>,
     /// The epoch `lists` corresponds to (0 = initial, before any reconfigure).
@@ -47,6 +54,9 @@ impl Sharding {
             shuffle: p.file_shuffle_on(),
             seed: p.seed,
             seed_change_epoch: p.seed_change_epoch,
+            sample_shuffle: p.sample_shuffle.as_deref().is_some_and(|v| {
+                v.eq_ignore_ascii_case("seed") || v.eq_ignore_ascii_case("random")
+            }),
             lists,
             epoch: 0,
         }
@@ -63,6 +73,11 @@ impl Sharding {
     /// Advances to `epoch` (1-based; DLIO calls `reconfigure(1)` before training and
     /// `reconfigure(e+1)` after epoch e). Epochs must be visited in order.
     pub fn reconfigure(&mut self, epoch: u64) {
+        if self.semantics == Semantics::V2 {
+            // The list never changes; `files_of` replays the sampler's shuffles up to `epoch`.
+            self.epoch = self.epoch.max(epoch);
+            return;
+        }
         if !self.shuffle || epoch <= self.epoch {
             self.epoch = self.epoch.max(epoch);
             return;
@@ -86,9 +101,7 @@ impl Sharding {
                     }
                     self.lists = received;
                 }
-                Semantics::V2 => {
-                    RandomState::new(s).shuffle(&mut self.lists[0]);
-                }
+                Semantics::V2 => {}
             }
         }
         self.epoch = epoch;
@@ -110,7 +123,14 @@ impl Sharding {
                     (rank as u64 * s).min(total),
                     ((rank as u64 + 1) * s).min(total),
                 );
-                (a..b)
+                let mut range: Vec<u64> = (a..b).collect();
+                if self.sample_shuffle {
+                    for _ in 0..self.epoch {
+                        RandomState::new(self.seed).shuffle(&mut range);
+                    }
+                }
+                range
+                    .into_iter()
                     .map(|g| (list[(g / spf) as usize], g % spf))
                     .collect()
             }
@@ -186,6 +206,26 @@ mod tests {
                 .collect::<Vec<_>>(),
             want
         );
+    }
+
+    #[test]
+    fn v2_keeps_the_file_list_and_replays_the_sampler_shuffle_per_epoch() {
+        // unet3d_b200 sets file_shuffle and sample_shuffle to `seed`; seed 123.
+        let p = params(true, true);
+        let mut s = Sharding::new(&p, 10, 2);
+        s.reconfigure(1);
+        let once = |v: &mut Vec<u64>| RandomState::new(123).shuffle(v);
+        let mut want: Vec<u64> = (5..10).collect();
+        once(&mut want);
+        let got: Vec<u64> = s.files_of(1, 1).into_iter().map(|x| x.0).collect();
+        assert_eq!(got, want, "epoch 1: rank 1's range shuffled once");
+        s.reconfigure(2);
+        once(&mut want);
+        let got: Vec<u64> = s.files_of(1, 1).into_iter().map(|x| x.0).collect();
+        assert_eq!(got, want, "epoch 2: the same list shuffled again");
+        let mut files: Vec<u64> = got;
+        files.sort_unstable();
+        assert_eq!(files, (5..10).collect::<Vec<_>>(), "no file reshuffle");
     }
 
     #[test]
