@@ -305,9 +305,11 @@ pub fn run(
         });
     }
 
-    let paths: Vec<PathBuf> = (0..p.num_files_train)
-        .map(|i| layout.path(Split::Train, i))
-        .collect();
+    let paths: Arc<Vec<PathBuf>> = Arc::new(
+        (0..p.num_files_train)
+            .map(|i| layout.path(Split::Train, i))
+            .collect(),
+    );
     let mut sharding = Sharding::new(p, p.num_files_train, c);
     let workers = plan.read_threads;
     let pf = plan.prefetch_factor;
@@ -341,24 +343,33 @@ pub fn run(
     );
 
     let epoch_plan = |sharding: &Sharding| -> reader::ReadPlan {
-        let samples = sharding.files_of(rank, p.num_samples_per_file);
-        let mut epoch_paths = Vec::with_capacity(samples.len());
-        let mut order = Vec::with_capacity(samples.len());
-        for (f, _) in &samples {
-            order.push(epoch_paths.len() as u32);
-            epoch_paths.push(paths[*f as usize].clone());
-        }
+        let (plan_paths, order) = match sharding.rank_files(rank) {
+            Some(files) => (
+                Arc::new(files.iter().map(|&f| paths[f as usize].clone()).collect()),
+                reader::SampleOrder::WholeFiles {
+                    files: files.len() as u64,
+                    per_file: p.num_samples_per_file,
+                },
+            ),
+            None => {
+                let samples = sharding.files_of(rank, p.num_samples_per_file);
+                let samples = samples.into_iter().map(|(f, row)| (f as u32, row));
+                (
+                    Arc::clone(&paths),
+                    reader::SampleOrder::Samples(Arc::new(samples.collect())),
+                )
+            }
+        };
+        let batches = usize::try_from(order.count() / b.max(1) as u64).unwrap_or(usize::MAX);
         reader::ReadPlan {
-            paths: Arc::new(epoch_paths),
-            samples: Arc::new(order),
+            paths: plan_paths,
+            order,
             batch: b,
-            batches: steps.min(samples.len() / b),
+            batches: steps.min(batches),
             workers,
             prefetch_factor: pf,
             semantics: p.semantics,
             format: p.format,
-            samples_per_file: p.num_samples_per_file,
-            first_row: samples.first().map_or(0, |s| s.1),
         }
     };
 

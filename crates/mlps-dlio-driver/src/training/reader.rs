@@ -23,22 +23,50 @@ pub struct Batch {
     pub error: Option<Error>,
 }
 
+/// The order in which one rank reads its samples in one epoch, without one entry per sample where
+/// the order is regular: a dlrm rank reads hundreds of millions of rows per epoch, and a list of
+/// them would need tens of GB.
+#[derive(Debug, Clone)]
+pub enum SampleOrder {
+    /// v3: every file of `ReadPlan::paths`, in order, contributes rows `0..per_file` in order.
+    WholeFiles { files: u64, per_file: u64 },
+    /// v2's shuffled sample ranges: `(index into ReadPlan::paths, row)` per sample, in read order.
+    Samples(Arc<Vec<(u32, u64)>>),
+}
+
+impl SampleOrder {
+    /// Samples in the pass.
+    pub fn count(&self) -> u64 {
+        match self {
+            SampleOrder::WholeFiles { files, per_file } => files * per_file,
+            SampleOrder::Samples(v) => v.len() as u64,
+        }
+    }
+
+    /// `(index into ReadPlan::paths, row within the file)` of sample `j` (`j < count()`).
+    pub fn get(&self, j: u64) -> (usize, u64) {
+        match self {
+            SampleOrder::WholeFiles { per_file, .. } => ((j / per_file) as usize, j % per_file),
+            SampleOrder::Samples(v) => {
+                let (f, row) = v[j as usize];
+                (f as usize, row)
+            }
+        }
+    }
+}
+
 /// What workers need to read samples.
 pub struct ReadPlan {
-    /// Path of every file of the epoch's list, in the order of `samples`.
+    /// The files `order` refers to.
     pub paths: Arc<Vec<PathBuf>>,
-    /// `(index into paths)` per sample, in read order.
-    pub samples: Arc<Vec<u32>>,
+    /// Which file and row each sample is, in read order.
+    pub order: SampleOrder,
     pub batch: usize,
     pub batches: usize,
     pub workers: usize,
     pub prefetch_factor: usize,
     pub semantics: Semantics,
     pub format: Format,
-    /// Rows per file and the row (within its file) of the first sample: sample j is row
-    /// `(first_row + j) % samples_per_file` (parquet reads by row group).
-    pub samples_per_file: u64,
-    pub first_row: u64,
 }
 
 /// A running loader for one pass over `plan`. Dropping it stops the workers.
@@ -111,14 +139,12 @@ fn worker(
     while k < plan.batches && !stop.load(Ordering::Relaxed) {
         let mut bytes = 0u64;
         let mut error = None;
-        for (t, &s) in plan.samples[k * plan.batch..(k + 1) * plan.batch]
-            .iter()
-            .enumerate()
-        {
-            let path = &plan.paths[s as usize];
+        let first_sample = (k * plan.batch) as u64;
+        for j in first_sample..first_sample + plan.batch as u64 {
+            let (file, row) = plan.order.get(j);
+            let path = &plan.paths[file];
             let read = if plan.format == Format::Parquet {
-                let j = (k * plan.batch + t) as u64;
-                parquet.read_sample(path, (plan.first_row + j) % plan.samples_per_file.max(1))
+                parquet.read_sample(path, row)
             } else {
                 read_sample(path, &mut buf, plan.semantics, plan.format)
             };
@@ -186,4 +212,34 @@ pub fn read_sample(
         crate::formats::parse_npz(path, &buf[..got])?;
     }
     Ok(got as u64)
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn whole_files_order_maps_a_dlrm_sized_epoch_without_a_per_sample_list() {
+        // dlrm_b200: 4,718,592 rows per file; 128 files per rank is ~600 M samples, which a
+        // per-sample list would hold in ~10 GB.
+        let per_file = 4_718_592;
+        let o = SampleOrder::WholeFiles {
+            files: 128,
+            per_file,
+        };
+        assert_eq!(o.count(), 128 * per_file);
+        assert_eq!(o.get(0), (0, 0));
+        assert_eq!(o.get(per_file - 1), (0, per_file - 1));
+        assert_eq!(o.get(per_file), (1, 0));
+        assert_eq!(o.get(128 * per_file - 1), (127, per_file - 1));
+        assert!(std::mem::size_of_val(&o) <= 24);
+    }
+
+    #[test]
+    fn explicit_samples_keep_their_file_and_row() {
+        let o = SampleOrder::Samples(Arc::new(vec![(3, 1), (0, 2)]));
+        assert_eq!(o.count(), 2);
+        assert_eq!(o.get(0), (3, 1));
+        assert_eq!(o.get(1), (0, 2));
+    }
 }

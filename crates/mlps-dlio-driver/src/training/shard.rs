@@ -107,6 +107,15 @@ impl Sharding {
         self.epoch = epoch;
     }
 
+    /// v3: the files rank `rank` reads this epoch, in order (global indices), each read whole for
+    /// each of its samples in turn. `None` for v2, whose sample ranges cross files: use `files_of`.
+    pub fn rank_files(&self, rank: usize) -> Option<&[u64]> {
+        match self.semantics {
+            Semantics::V3 => self.lists.get(rank).map(Vec::as_slice),
+            Semantics::V2 => None,
+        }
+    }
+
     /// The files rank `rank` reads this epoch, in order (global indices; a file appears once per
     /// sample in v2's sample ranges only when `spf == 1`, so callers map samples with `spf`).
     pub fn files_of(&self, rank: usize, spf: u64) -> Vec<(u64, u64)> {
