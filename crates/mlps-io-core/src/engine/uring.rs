@@ -4,6 +4,11 @@
 //! (one `io_uring_enter` per batch). Short transfers are resubmitted for the remainder; `-EINTR`
 //! and `-EAGAIN` completions are retried.
 //!
+//! The ring uses `COOP_TASKRUN`, not fio's `SINGLE_ISSUER | DEFER_TASKRUN`: a version with
+//! fio's flags (ring created `R_DISABLED`, enabled by the thread that first used it) left our
+//! 4 KiB random-read rate unchanged on virtio-blk (~290–300 MB/s either way, 2026-11-28), and
+//! would tie every engine to one thread for its lifetime.
+//!
 //! Registered (fixed) buffers are used for buffered I/O of any size, and for `O_DIRECT` requests
 //! only while they span no more pages than the device's `max_segments`. The kernel describes a
 //! fixed buffer with one segment per page and does not merge physically adjacent pages, so a
@@ -301,16 +306,21 @@ impl Engine for UringEngine {
     fn reap(&mut self, min: usize, out: &mut Vec<Completion>) -> Result<usize> {
         let min = min.min(self.in_flight);
         let mut n = 0;
+        let mut polled = false;
         loop {
             let moved = move_ready(&mut self.ready, out);
             n += moved;
             self.in_flight -= moved;
-            if n >= min && self.unsubmitted == 0 {
+            // `reap(0)` with nothing ready still asks the kernel once, so a polling caller
+            // eventually sees its completions.
+            let nothing_to_poll = polled || n > 0 || self.in_flight == 0;
+            if n >= min && self.unsubmitted == 0 && nothing_to_poll {
                 return Ok(n);
             }
             let want = if n >= min { 0 } else { 1 };
             self.enter(want)?;
             self.drain_cq()?;
+            polled = true;
             if n >= min && self.ready.is_empty() {
                 return Ok(n);
             }
