@@ -1,59 +1,13 @@
 //! Parquet workloads end to end through the real `mlpstorage` binary: `whatif training flux` and
 //! `dlrm` datagen + run at tiny scale. Isolates HOME / XDG_CONFIG_HOME and the `MLPSTORAGE_*`
-//! variables like tests/cli.rs.
+//! variables through the shared test helpers (tests/common).
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
-        }
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("mlpstorage").unwrap_or_else(|e| panic!("binary: {e}"));
-        c.env("HOME", self.path("home"))
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .env("NO_COLOR", "1");
-        for v in [
-            "MLPSTORAGE_RESULTS_DIR",
-            "MLPSTORAGE_SYSTEMNAME",
-            "MLPSTORAGE_DATA_DIR",
-            "MLPSTORAGE_CHECKPOINT_FOLDER",
-            "MLPERF_SYSTEMNAME",
-            "MLPERF_RESULTS_DIR",
-            "MLPS_DEBUG",
-        ] {
-            c.env_remove(v);
-        }
-        c
-    }
-}
-
-fn files_under(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                out.extend(files_under(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
+mod common;
+use common::{Env, files_under};
 
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_default())
