@@ -188,12 +188,11 @@ fn lay_out(path: &Path, size: u64, file_id: u64) -> Result<()> {
 fn fio_job(c: &Case, l: &Layout) -> String {
     // fio forks each job (`thread=0`) and the job calls setsid(), so with autogroup scheduling
     // (`kernel.sched_autogroup_enabled=1`) it gets a CPU share of its own, while our workers share
-    // the bench's session with whatever else runs there (4 forked jobs: 4 shares against our 1).
-    // So fio runs its jobs as threads (`thread=1`), in our session like our workers: measured with
-    // two CPU hogs in the bench's session, a forked job kept its rate and ours lost 20%
-    // (PERFORMANCE.md, io run 7). mmap rows stay processes: fio's mmap writes halve when its jobs
-    // are threads (page faults on a shared mapping in one multi-threaded process), and ours pass.
-    let one_job_thread = c.engine != EngineKind::Mmap;
+    // the bench's session with whatever else runs there. The io_uring random row runs one job, so
+    // fio runs it as a thread (`thread=1`), in our session like our worker: measured with two CPU
+    // hogs in the bench's session, the forked job kept its rate and ours lost 20% (PERFORMANCE.md,
+    // io run 7). Multi-job rows stay processes: fio's mmap writes halve when its jobs are threads.
+    let one_job_thread = c.wl == Workload::RandRead && c.engine == EngineKind::Uring;
     let mut j = String::from("[global]\n");
     j += &format!(
         "ioengine={}\ndirect={}\ngroup_reporting=1\nthread={}\n",
