@@ -224,22 +224,28 @@ fn metadata_in(leaf: &Path) -> Value {
     json(&found.unwrap_or_else(|| panic!("no metadata in {}", leaf.display())))
 }
 
+/// Generates the dataset, then starts a 2-rank mpirun training run of 100 epochs (long enough to
+/// be interrupted by the test) with `extra` flags; stderr is piped.
+fn long_mpi_training_run(e: &Env, extra: &[&str]) -> std::process::Child {
+    let st = e.training("datagen", &["-np", "2"]).status();
+    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
+    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
+    args.extend_from_slice(MPI);
+    args.extend_from_slice(extra);
+    e.training("run", &args)
+        .arg("train.epochs=100")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|x| panic!("spawn: {x}"))
+}
+
 #[test]
 fn stopped_rank_ends_the_job_within_30_s_naming_rank_and_host() {
     if !have_mpirun() {
         return;
     }
     let e = initialised();
-    let st = e.training("datagen", &["-np", "2"]).status();
-    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
-    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
-    args.extend_from_slice(MPI);
-    let mut child = e
-        .training("run", &args)
-        .arg("train.epochs=100")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|x| panic!("spawn: {x}"));
+    let mut child = long_mpi_training_run(&e, &[]);
     let marker = e.rd().to_string_lossy().into_owned();
     let first = training_rank_pid(&marker, None);
     let other = training_rank_pid(&marker, Some(first));
@@ -351,16 +357,7 @@ fn killed_rank_ends_the_job_with_an_error() {
         return;
     }
     let e = initialised();
-    let st = e.training("datagen", &["-np", "2"]).status();
-    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
-    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
-    args.extend_from_slice(MPI);
-    let mut child = e
-        .training("run", &args)
-        .arg("train.epochs=100")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|x| panic!("spawn: {x}"));
+    let mut child = long_mpi_training_run(&e, &[]);
     let rank_pid = training_rank_pid(&e.rd().to_string_lossy(), None);
     std::thread::sleep(Duration::from_secs(2));
     let killed_at = Instant::now();
@@ -491,17 +488,10 @@ fn no_progress_on_any_rank_ends_the_job_after_the_progress_limit() {
         return;
     }
     let e = initialised();
-    let st = e.training("datagen", &["-np", "2"]).status();
-    assert!(st.is_ok_and(|s| s.success()), "datagen failed");
-    let mut args = vec!["-na", "2", "-at", "h100", "-cm", "8"];
-    args.extend_from_slice(MPI);
-    args.extend_from_slice(&["--rank-stall-timeout", "60", "--rank-progress-timeout", "5"]);
-    let mut child = e
-        .training("run", &args)
-        .arg("train.epochs=100")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|x| panic!("spawn: {x}"));
+    let mut child = long_mpi_training_run(
+        &e,
+        &["--rank-stall-timeout", "60", "--rank-progress-timeout", "5"],
+    );
     let marker = e.rd().to_string_lossy().into_owned();
     let first = training_rank_pid(&marker, None);
     let other = training_rank_pid(&marker, Some(first));
