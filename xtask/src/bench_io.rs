@@ -1,4 +1,5 @@
-//! `cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR]`
+//! `cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR] [--fio-mem huge|malloc]
+//! [--fio-threads] [--uring-submit-batch N]`
 //!
 //! Lays out one set of files, then for every (workload × engine) row runs fio and our engine in
 //! pairs on the same files (5 pairs by default, 3 with `--quick`; the order alternates, fio first
@@ -13,6 +14,13 @@
 //! `mmap` ↔ mmap. For blocking engines (psync, mmap) "queue depth 32" means 32 concurrent jobs in
 //! fio and 32 threads with one engine each in ours (the `sync` engine's own thread pool, used at
 //! `queue_depth > 1`, adds a hand-off per request and is not what fio's psync measures).
+//!
+//! Buffers: our pools of 1 MiB buffers sit in transparent huge pages (see `mlps_io_core::buf`), so
+//! a 1 MiB `O_DIRECT` request is one device request instead of two (virtio-blk: 254 segments).
+//! For like-for-like sequential rows fio gets huge-page buffers too (`mem=shmhuge`): the bench
+//! reserves hugetlb pages for the run and restores `vm.nr_hugepages` after. When it cannot (not
+//! root, memory too fragmented) fio keeps `malloc` buffers and the bench says so;
+//! `--fio-mem malloc` asks for that comparison on purpose.
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
@@ -105,7 +113,71 @@ impl Layout {
     }
 }
 
+/// Where fio's data buffers come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FioMem {
+    /// fio's default: heap pages, physically scattered.
+    Malloc,
+    /// `mem=shmhuge`: hugetlb pages, physically contiguous per 2 MiB.
+    ShmHuge,
+}
+
+/// hugetlb pages reserved for fio's buffers; `vm.nr_hugepages` goes back to its old value on drop.
+struct HugePageReservation {
+    previous: u64,
+}
+
+const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+fn meminfo_value(key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+impl HugePageReservation {
+    /// Make `pages` more huge pages free, or say why not (the caller falls back to malloc).
+    fn reserve(pages: u64) -> std::result::Result<Self, String> {
+        let read = || -> std::result::Result<u64, String> {
+            std::fs::read_to_string(NR_HUGEPAGES)
+                .map_err(|e| format!("reading {NR_HUGEPAGES}: {e}"))?
+                .trim()
+                .parse()
+                .map_err(|e| format!("parsing {NR_HUGEPAGES}: {e}"))
+        };
+        let previous = read()?;
+        let free = meminfo_value("HugePages_Free").unwrap_or(0);
+        let target = previous + pages.saturating_sub(free);
+        std::fs::write(NR_HUGEPAGES, target.to_string())
+            .map_err(|e| format!("writing {target} to {NR_HUGEPAGES}: {e} (run as root)"))?;
+        let reservation = Self { previous };
+        let now_free = meminfo_value("HugePages_Free").unwrap_or(0);
+        if now_free < pages {
+            return Err(format!(
+                "the kernel freed only {now_free} of {pages} huge pages (memory fragmented; \
+                 `echo 1 > /proc/sys/vm/compact_memory` may help)"
+            ));
+        }
+        Ok(reservation)
+    }
+}
+
+impl Drop for HugePageReservation {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::write(NR_HUGEPAGES, self.previous.to_string()) {
+            eprintln!(
+                "warning: could not restore {NR_HUGEPAGES} to {}: {e}",
+                self.previous
+            );
+        }
+    }
+}
+
 struct Opts {
+    uring_submit_batch: Option<usize>,
+    fio_mem: FioMem,
+    fio_threads: bool,
     quick: bool,
     pairs: usize,
     dir: Option<PathBuf>,
@@ -115,6 +187,9 @@ struct Opts {
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
+        uring_submit_batch: None,
+        fio_mem: FioMem::ShmHuge,
+        fio_threads: false,
         quick: false,
         pairs: 0,
         dir: None,
@@ -137,11 +212,33 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
                 .only
                 .push(it.next().context("--only needs a substring")?.clone()),
             "--clean" => o.keep = false,
+            "--fio-threads" => o.fio_threads = true,
+            "--uring-submit-batch" => {
+                o.uring_submit_batch = Some(
+                    it.next()
+                        .context("--uring-submit-batch needs a number (0 = only when reaping)")?
+                        .parse()
+                        .context("--uring-submit-batch")?,
+                )
+            }
+            "--fio-mem" => {
+                o.fio_mem = match it.next().map(String::as_str) {
+                    Some("huge") => FioMem::ShmHuge,
+                    Some("malloc") => FioMem::Malloc,
+                    other => bail!("--fio-mem takes `huge` or `malloc`, not {other:?}"),
+                }
+            }
             "-h" | "--help" => {
                 println!(
                     "cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR]... [--clean]\n\
+                     \x20                    [--fio-mem huge|malloc] [--fio-threads] [--uring-submit-batch N]\n\
                      Runs fio and mlps-io-core alternately on the same files; prints a table and\n\
-                     `RESULT io min_ratio=<x> rows=<n>`. Needs fio (apt-get install -y fio)."
+                     `RESULT io min_ratio=<x> rows=<n>`. Needs fio (apt-get install -y fio).\n\
+                     --fio-mem: fio's buffers for sequential rows (default huge: hugetlb pages,\n\
+                     like our huge-page pools; falls back to malloc with a warning).\n\
+                     --fio-threads: run every non-mmap fio job as a thread (default: processes,\n\
+                     except the single io_uring random job).\n\
+                     --uring-submit-batch: our uring engine's submit batch (default 1, as fio)."
                 );
                 std::process::exit(0);
             }
@@ -185,14 +282,16 @@ fn lay_out(path: &Path, size: u64, file_id: u64) -> Result<()> {
     Ok(())
 }
 
-fn fio_job(c: &Case, l: &Layout) -> String {
+fn fio_job(c: &Case, l: &Layout, mem: FioMem, all_threads: bool) -> String {
     // fio forks each job (`thread=0`) and the job calls setsid(), so with autogroup scheduling
     // (`kernel.sched_autogroup_enabled=1`) it gets a CPU share of its own, while our workers share
     // the bench's session with whatever else runs there. The io_uring random row runs one job, so
     // fio runs it as a thread (`thread=1`), in our session like our worker: measured with two CPU
     // hogs in the bench's session, the forked job kept its rate and ours lost 20% (PERFORMANCE.md,
     // io run 7). Multi-job rows stay processes: fio's mmap writes halve when its jobs are threads.
-    let one_job_thread = c.wl == Workload::RandRead && c.engine == EngineKind::Uring;
+    // `--fio-threads`: every job except mmap ones as threads (an experiment switch, see run 8).
+    let one_job_thread = (c.wl == Workload::RandRead && c.engine == EngineKind::Uring)
+        || (all_threads && c.engine != EngineKind::Mmap);
     let mut j = String::from("[global]\n");
     j += &format!(
         "ioengine={}\ndirect={}\ngroup_reporting=1\nthread={}\n",
@@ -200,6 +299,10 @@ fn fio_job(c: &Case, l: &Layout) -> String {
         u8::from(c.uses_direct()),
         u8::from(one_job_thread)
     );
+    // 4 KiB random buffers are one page either way; mmap jobs copy from the mapping.
+    if mem == FioMem::ShmHuge && c.wl != Workload::RandRead && c.engine != EngineKind::Mmap {
+        j += "mem=shmhuge\n";
+    }
     match c.wl {
         Workload::SeqRead | Workload::SeqWrite => {
             let rw = if c.wl == Workload::SeqRead {
@@ -316,12 +419,20 @@ fn plan(c: &Case, l: &Layout) -> Vec<Work> {
 }
 
 /// Returns (bytes, this thread's runtime from its own start to the end of its fsync/close).
-fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<(u64, f64)> {
-    let opts = EngineOpts {
+fn run_worker(
+    c: Case,
+    w: Work,
+    start: Arc<Barrier>,
+    submit_batch: Option<usize>,
+) -> Result<(u64, f64)> {
+    let mut opts = EngineOpts {
         queue_depth: w.qd,
         direct: c.direct,
         ..EngineOpts::default()
     };
+    if let Some(n) = submit_batch {
+        opts.uring_submit_batch = n;
+    }
     let mut eng = open_engine(c.engine, &opts)?;
     let write = c.wl == Workload::SeqWrite;
     let access = if c.wl == Workload::RandRead {
@@ -407,14 +518,14 @@ fn run_worker(c: Case, w: Work, start: Arc<Barrier>) -> Result<(u64, f64)> {
 /// own start after the common barrier to the end of its fsync/close) — fio's definition
 /// (group bandwidth = bytes / max job runtime), so scheduling delays before a thread first runs
 /// count for neither side.
-fn run_ours(c: Case, l: &Layout) -> Result<f64> {
+fn run_ours(c: Case, l: &Layout, submit_batch: Option<usize>) -> Result<f64> {
     let works = plan(&c, l);
     let start = Arc::new(Barrier::new(works.len() + 1));
     let handles: Vec<_> = works
         .into_iter()
         .map(|w| {
             let s = start.clone();
-            std::thread::spawn(move || run_worker(c, w, s))
+            std::thread::spawn(move || run_worker(c, w, s, submit_batch))
         })
         .collect();
     start.wait();
@@ -570,6 +681,40 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    // Each sequential job's buffer is 1 MiB × queue depth (≤ 4) plus fio's alignment slack: 3
+    // huge pages; twice that leaves room for fio's own allocations and other users.
+    let needs_fio_huge = cases
+        .iter()
+        .any(|c| c.wl != Workload::RandRead && c.engine != EngineKind::Mmap);
+    let mut _reservation = None;
+    let fio_mem = match o.fio_mem {
+        FioMem::ShmHuge if needs_fio_huge => {
+            match HugePageReservation::reserve(6 * SEQ_THREADS as u64) {
+                Ok(r) => {
+                    println!(
+                        "buffers: ours in transparent huge pages; fio mem=shmhuge (vm.nr_hugepages \
+                         raised from {}; set back at the end)",
+                        r.previous
+                    );
+                    _reservation = Some(r);
+                    FioMem::ShmHuge
+                }
+                Err(why) => {
+                    println!(
+                        "buffers: WARNING fio keeps malloc buffers ({why}); ours sit in transparent \
+                         huge pages, so 1 MiB direct rows compare one device request with fio's two"
+                    );
+                    FioMem::Malloc
+                }
+            }
+        }
+        FioMem::ShmHuge => FioMem::ShmHuge,
+        FioMem::Malloc => {
+            println!("buffers: ours in transparent huge pages; fio malloc (--fio-mem malloc)");
+            FioMem::Malloc
+        }
+    };
+
     let mut table = Table::new(&[
         "workload",
         "engine",
@@ -593,7 +738,7 @@ pub fn run(args: &[String]) -> Result<()> {
             format!("{:?}", c.wl).to_lowercase(),
             c.engine_label().replace('+', "-")
         );
-        let job = fio_job(c, &l);
+        let job = fio_job(c, &l, fio_mem, o.fio_threads);
         // What reached the device during each side's runs (requests and their mean size).
         let (mut dev_fio, mut dev_ours) =
             (bc::BlockCounters::default(), bc::BlockCounters::default());
@@ -616,7 +761,7 @@ pub fn run(args: &[String]) -> Result<()> {
             },
             || {
                 let before = counters();
-                let r = run_ours(*c, &l);
+                let r = run_ours(*c, &l, o.uring_submit_batch);
                 dev_ours.add(&counters().since(&before));
                 r
             },

@@ -1,12 +1,101 @@
 //! Aligned I/O buffers and a reusable pool (no allocation on the hot path).
+//!
+//! Large buffers live in anonymous mappings advised `MADV_HUGEPAGE`. Why: an `O_DIRECT` request
+//! needs one device segment per physically contiguous run of its buffer. A 1 MiB buffer of
+//! scattered 4 KiB pages is 256 segments; virtio-blk allows 254, so every such read or write split
+//! into two device requests (measured: 2048 requests of 512 KiB avg for 1 GiB, fio the same). A
+//! buffer inside one transparent huge page is one segment and one request.
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Default alignment: 4 KiB satisfies O_DIRECT on every common Linux filesystem and page-size mmap.
 pub const DEFAULT_ALIGN: usize = 4096;
 
 static NEXT_POOL_ID: AtomicU32 = AtomicU32::new(1);
+
+/// Size of a transparent huge page on x86-64 and arm64 (4 KiB base pages).
+const HUGE_PAGE: usize = 2 << 20;
+/// A standalone buffer at least this large gets a huge-page mapping of its own.
+const MAPPED_MIN_STANDALONE: usize = 1 << 20;
+/// Pool buffers at least this large share one huge-page mapping (smaller ones span few pages).
+const MAPPED_MIN_POOLED: usize = 64 << 10;
+
+/// An anonymous mapping aligned to [`HUGE_PAGE`], advised `MADV_HUGEPAGE`, unmapped on drop.
+struct HugeRegion {
+    base: NonNull<u8>,
+    len: usize,
+    huge_advised: bool,
+}
+
+// SAFETY: the region is plain memory; buffers carved from it never overlap, and the mapping
+// itself is only unmapped in Drop, after every buffer holding an Arc to it is gone.
+unsafe impl Send for HugeRegion {}
+// SAFETY: as above; the region itself is never written through a shared reference.
+unsafe impl Sync for HugeRegion {}
+
+impl HugeRegion {
+    /// At least `len` zeroed bytes, or `None` if the kernel refuses the mapping (the caller then
+    /// falls back to the heap).
+    fn map(len: usize) -> Option<Self> {
+        let len = len.max(1).checked_next_multiple_of(HUGE_PAGE)?;
+        let span = len.checked_add(HUGE_PAGE)?;
+        // SAFETY: a new private anonymous mapping; no existing memory is affected.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                span,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        let start = raw as usize;
+        let aligned = start.next_multiple_of(HUGE_PAGE);
+        let head = aligned - start;
+        let tail = span - head - len;
+        // SAFETY: both ranges lie inside the mapping created above and outside [aligned, +len).
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((aligned + len) as *mut libc::c_void, tail);
+            }
+        }
+        // SAFETY: advice on our own mapping; EINVAL (THP compiled out or disabled) leaves
+        // ordinary pages, which still work.
+        let huge_advised =
+            unsafe { libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE) } == 0;
+        Some(Self {
+            base: NonNull::new(aligned as *mut u8)?,
+            len,
+            huge_advised,
+        })
+    }
+}
+
+impl Drop for HugeRegion {
+    fn drop(&mut self) {
+        // SAFETY: base/len is exactly the mapping kept in `map`; no buffer refers to it any more.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Where a buffer's bytes live.
+enum Backing {
+    /// The global allocator, with layout (capacity, align).
+    Heap,
+    /// A slice of a huge-page mapping, shared by the buffers of one pool.
+    Mapped(Arc<HugeRegion>),
+}
 
 /// Identity of a buffer that belongs to a [`BufferPool`] (used by engines that register buffers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +115,7 @@ pub struct AlignedBuf {
     len: usize,
     align: usize,
     tag: Option<BufTag>,
+    backing: Backing,
 }
 
 // SAFETY: AlignedBuf owns its allocation exclusively (like Vec<u8>); no interior sharing.
@@ -36,11 +126,32 @@ unsafe impl Sync for AlignedBuf {}
 impl AlignedBuf {
     /// A zeroed buffer of `capacity` bytes (rounded up to a multiple of `align`), `len() == capacity`.
     ///
+    /// Buffers of 1 MiB or more are placed in a huge-page mapping of their own (see the module
+    /// documentation); smaller ones come from the heap.
+    ///
     /// # Panics
     /// If `align` is not a power of two or the size overflows.
     pub fn new(capacity: usize, align: usize) -> Self {
         assert!(align.is_power_of_two(), "alignment must be a power of two");
         let cap = capacity.max(1).div_ceil(align) * align;
+        if cap >= MAPPED_MIN_STANDALONE
+            && align <= HUGE_PAGE
+            && let Some(region) = HugeRegion::map(cap)
+        {
+            return Self {
+                ptr: region.base,
+                cap,
+                len: cap,
+                align,
+                tag: None,
+                backing: Backing::Mapped(Arc::new(region)),
+            };
+        }
+        Self::on_heap(cap, align)
+    }
+
+    /// A zeroed heap buffer; `cap` is already a multiple of `align`.
+    fn on_heap(cap: usize, align: usize) -> Self {
         let Ok(layout) = Layout::from_size_align(cap, align) else {
             panic!("invalid buffer layout: {cap} bytes aligned to {align}")
         };
@@ -55,7 +166,14 @@ impl AlignedBuf {
             len: cap,
             align,
             tag: None,
+            backing: Backing::Heap,
         }
+    }
+
+    /// Whether the bytes live in a mapping advised `MADV_HUGEPAGE` (the kernel may still back it
+    /// with base pages when no huge page is free).
+    pub fn huge_page_advised(&self) -> bool {
+        matches!(&self.backing, Backing::Mapped(r) if r.huge_advised)
     }
 
     /// Capacity in bytes (a multiple of [`Self::align`]).
@@ -116,13 +234,16 @@ impl std::ops::DerefMut for AlignedBuf {
 }
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with exactly this layout.
-        unsafe {
-            dealloc(
-                self.ptr.as_ptr(),
-                Layout::from_size_align_unchecked(self.cap, self.align),
-            )
+        if let Backing::Heap = self.backing {
+            // SAFETY: allocated in `on_heap` with exactly this layout.
+            unsafe {
+                dealloc(
+                    self.ptr.as_ptr(),
+                    Layout::from_size_align_unchecked(self.cap, self.align),
+                )
+            }
         }
+        // Mapped: the region is unmapped when its last Arc (pool buffers share it) drops.
     }
 }
 impl std::fmt::Debug for AlignedBuf {
@@ -132,6 +253,7 @@ impl std::fmt::Debug for AlignedBuf {
             .field("cap", &self.cap)
             .field("align", &self.align)
             .field("tag", &self.tag)
+            .field("huge_page_advised", &self.huge_page_advised())
             .finish()
     }
 }
@@ -152,12 +274,38 @@ pub struct BufferPool {
 
 impl BufferPool {
     /// `count` buffers of `buf_size` bytes (rounded up to `align`), aligned to `align`.
+    ///
+    /// Buffers of 64 KiB or more are carved one after another from one huge-page mapping, so
+    /// a buffer of up to 2 MiB spans at most two physically contiguous runs.
+    ///
+    /// # Panics
+    /// If `align` is not a power of two or the size overflows.
     pub fn new(count: usize, buf_size: usize, align: usize) -> Self {
+        assert!(align.is_power_of_two(), "alignment must be a power of two");
         let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
+        let stride = buf_size.max(1).div_ceil(align) * align;
+        let shared = (stride >= MAPPED_MIN_POOLED && align <= HUGE_PAGE)
+            .then(|| stride.checked_mul(count))
+            .flatten()
+            .and_then(HugeRegion::map)
+            .map(Arc::new);
         let mut free = Vec::with_capacity(count);
         let mut regions = Vec::with_capacity(count);
         for i in 0..count {
-            let mut b = AlignedBuf::new(buf_size, align);
+            let mut b = match &shared {
+                Some(region) => AlignedBuf {
+                    // SAFETY: i * stride + stride <= count * stride <= region.len, so the pointer
+                    // stays inside the mapping; the base is HUGE_PAGE-aligned and stride is a
+                    // multiple of align, so the result is align-aligned.
+                    ptr: unsafe { region.base.add(i * stride) },
+                    cap: stride,
+                    len: stride,
+                    align,
+                    tag: None,
+                    backing: Backing::Mapped(Arc::clone(region)),
+                },
+                None => AlignedBuf::new(buf_size, align),
+            };
             b.tag = Some(BufTag {
                 pool: id,
                 index: i as u32,
@@ -168,7 +316,7 @@ impl BufferPool {
         free.reverse();
         Self {
             id,
-            buf_size: buf_size.max(1).div_ceil(align) * align,
+            buf_size: stride,
             align,
             count,
             free,

@@ -66,6 +66,53 @@ proptest! {
     }
 }
 
+/// Whether this kernel has transparent huge pages at all (else MADV_HUGEPAGE is refused).
+fn kernel_has_thp() -> bool {
+    std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists()
+}
+
+#[test]
+fn large_pool_buffers_are_back_to_back_in_one_huge_page_mapping() {
+    let mut pool = BufferPool::new(5, 1 << 20, 4096);
+    let mut taken: Vec<AlignedBuf> = std::iter::from_fn(|| pool.get()).collect();
+    assert_eq!(taken.len(), 5);
+    taken.sort_by_key(|b| b.as_ptr() as usize);
+    let base = taken[0].as_ptr() as usize;
+    // One mapping aligned to 2 MiB: buffer i starts i MiB in, so buffers 0-1, 2-3 share a page.
+    assert_eq!(base % (2 << 20), 0, "pool mapping is 2 MiB-aligned");
+    for (i, b) in taken.iter_mut().enumerate() {
+        assert_eq!(b.as_ptr() as usize, base + (i << 20));
+        assert_eq!(b.capacity(), 1 << 20);
+        assert!(b.iter().all(|&x| x == 0), "fresh mapping reads as zeros");
+        b.full_mut().fill(i as u8 + 1); // every buffer writable over its whole length
+        if kernel_has_thp() {
+            assert!(b.huge_page_advised());
+        } else {
+            eprintln!("skipped huge_page_advised check: kernel without transparent huge pages");
+        }
+    }
+    for (i, b) in taken.iter().enumerate() {
+        assert!(
+            b.iter().all(|&x| x == i as u8 + 1),
+            "buffers do not overlap"
+        );
+    }
+    // The mapping outlives the pool while buffers are lent out.
+    drop(pool);
+    assert!(taken[4].iter().all(|&x| x == 5));
+}
+
+#[test]
+fn small_pool_buffers_and_small_standalone_buffers_stay_on_the_heap() {
+    let mut pool = BufferPool::new(4, 4096, 4096);
+    assert!(!pool.get().unwrap().huge_page_advised());
+    assert!(!AlignedBuf::new(512 << 10, 4096).huge_page_advised());
+    let big = AlignedBuf::new(3 << 20, 4096);
+    assert_eq!(big.capacity(), 3 << 20);
+    assert_eq!(big.as_ptr() as usize % (2 << 20), 0);
+    assert_eq!(big.huge_page_advised(), kernel_has_thp());
+}
+
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
     let run = |seed| {

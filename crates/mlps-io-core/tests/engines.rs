@@ -29,9 +29,34 @@ fn engines(dir: &Path) -> Vec<(EngineKind, EngineOpts)> {
         (EngineKind::Sync, EngineOpts::with_queue_depth(4)),
         (EngineKind::Mmap, EngineOpts::default()),
         (EngineKind::Uring, EngineOpts::with_queue_depth(8)),
+        // Requests handed to the kernel only in `reap`, and in batches of 3.
+        (
+            EngineKind::Uring,
+            EngineOpts {
+                queue_depth: 8,
+                uring_submit_batch: 0,
+                ..EngineOpts::default()
+            },
+        ),
+        (
+            EngineKind::Uring,
+            EngineOpts {
+                queue_depth: 8,
+                uring_submit_batch: 3,
+                ..EngineOpts::default()
+            },
+        ),
     ];
     if direct_ok(dir) {
         v.push((EngineKind::Direct, EngineOpts::default()));
+        // `sync` honours `direct` like `uring` does.
+        v.push((
+            EngineKind::Sync,
+            EngineOpts {
+                direct: true,
+                ..EngineOpts::default()
+            },
+        ));
         v.push((
             EngineKind::Uring,
             EngineOpts {
@@ -303,15 +328,14 @@ fn o_direct_refusal_names_the_path_and_the_fallback() {
         refuse_direct: true,
         ..Faulty::default()
     });
+    let direct = EngineOpts {
+        direct: true,
+        ..EngineOpts::default()
+    };
     for (kind, opts) in [
         (EngineKind::Direct, EngineOpts::default()),
-        (
-            EngineKind::Uring,
-            EngineOpts {
-                direct: true,
-                ..EngineOpts::default()
-            },
-        ),
+        (EngineKind::Sync, direct.clone()),
+        (EngineKind::Uring, direct),
     ] {
         let mut e = open_engine_with(kind, &opts, sys.clone()).unwrap();
         let err = e.open(&p, &FileOpts::read(Access::Normal)).unwrap_err();

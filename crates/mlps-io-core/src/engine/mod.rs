@@ -77,12 +77,16 @@ impl std::str::FromStr for EngineKind {
 pub struct EngineOpts {
     /// Maximum requests in flight (io_uring ring size; sync thread-pool size). At least 1.
     pub queue_depth: usize,
-    /// Open files with `O_DIRECT` (implied by [`EngineKind::Direct`]; honoured by `uring`).
+    /// Open files with `O_DIRECT` (implied by [`EngineKind::Direct`]; honoured by `sync` and `uring`;
+    /// refused by `mmap`).
     pub direct: bool,
     /// io_uring: use `IORING_SETUP_SQPOLL` (a kernel polling thread). Off by default.
     pub sqpoll: bool,
     /// When `uring` is unavailable, fall back to `sync` (default) instead of failing.
     pub uring_fallback: bool,
+    /// io_uring: hand queued requests to the kernel as soon as this many are queued (1 = each at
+    /// once, fio's default); `reap` submits whatever is left. 0 means "only in `reap`".
+    pub uring_submit_batch: usize,
 }
 impl Default for EngineOpts {
     fn default() -> Self {
@@ -91,6 +95,7 @@ impl Default for EngineOpts {
             direct: false,
             sqpoll: false,
             uring_fallback: true,
+            uring_submit_batch: 1,
         }
     }
 }
@@ -315,7 +320,7 @@ pub fn open_engine_with(
 ) -> Result<Box<dyn Engine>> {
     let qd = opts.queue_depth.max(1);
     match kind {
-        EngineKind::Sync => Ok(Box::new(sync::SyncEngine::new(qd, false, sys, None))),
+        EngineKind::Sync => Ok(Box::new(sync::SyncEngine::new(qd, opts.direct, sys, None))),
         EngineKind::Direct => Ok(Box::new(sync::SyncEngine::new(qd, true, sys, None))),
         EngineKind::Mmap => {
             if opts.direct {
@@ -323,26 +328,23 @@ pub fn open_engine_with(
             }
             Ok(Box::new(mmap::MmapEngine::new(sys)))
         }
-        EngineKind::Uring => {
-            match uring::UringEngine::new(qd, opts.direct, opts.sqpoll, sys.clone()) {
-                Ok(e) => Ok(Box::new(e)),
-                Err(reason) => {
-                    if !opts.uring_fallback {
-                        return Err(Error::UringUnavailable(reason));
-                    }
-                    let msg = format!(
-                        "io_uring unavailable ({reason}); falling back to the `sync` engine"
-                    );
-                    crate::warn_once("uring-fallback", &msg);
-                    Ok(Box::new(sync::SyncEngine::new(
-                        qd,
-                        opts.direct,
-                        sys,
-                        Some(msg),
-                    )))
+        EngineKind::Uring => match uring::UringEngine::new(qd, opts, sys.clone()) {
+            Ok(e) => Ok(Box::new(e)),
+            Err(reason) => {
+                if !opts.uring_fallback {
+                    return Err(Error::UringUnavailable(reason));
                 }
+                let msg =
+                    format!("io_uring unavailable ({reason}); falling back to the `sync` engine");
+                crate::warn_once("uring-fallback", &msg);
+                Ok(Box::new(sync::SyncEngine::new(
+                    qd,
+                    opts.direct,
+                    sys,
+                    Some(msg),
+                )))
             }
-        }
+        },
     }
 }
 
