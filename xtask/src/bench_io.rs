@@ -1,5 +1,5 @@
 //! `cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR] [--fio-mem huge|malloc]
-//! [--fio-threads] [--uring-submit-batch N]`
+//! [--fio-threads] [--uring-submit-batch N] [--seq-mib N]`
 //!
 //! Lays out one set of files, then for every (workload × engine) row runs fio and our engine in
 //! pairs on the same files (5 pairs by default, 3 with `--quick`; the order alternates, fio first
@@ -175,6 +175,8 @@ impl Drop for HugePageReservation {
 }
 
 struct Opts {
+    /// Size of each sequential file (MiB); longer runs average out the VM host's cache.
+    seq_mib: Option<u64>,
     uring_submit_batch: Option<usize>,
     fio_mem: FioMem,
     fio_threads: bool,
@@ -187,6 +189,7 @@ struct Opts {
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
+        seq_mib: None,
         uring_submit_batch: None,
         fio_mem: FioMem::ShmHuge,
         fio_threads: false,
@@ -213,6 +216,17 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
                 .push(it.next().context("--only needs a substring")?.clone()),
             "--clean" => o.keep = false,
             "--fio-threads" => o.fio_threads = true,
+            "--seq-mib" => {
+                let mib: u64 = it
+                    .next()
+                    .context("--seq-mib needs a size in MiB")?
+                    .parse()
+                    .context("--seq-mib")?;
+                if mib == 0 {
+                    bail!("--seq-mib must be at least 1");
+                }
+                o.seq_mib = Some(mib);
+            }
             "--uring-submit-batch" => {
                 o.uring_submit_batch = Some(
                     it.next()
@@ -232,13 +246,15 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
                 println!(
                     "cargo xtask bench io [--quick] [--pairs N] [--dir PATH] [--only SUBSTR]... [--clean]\n\
                      \x20                    [--fio-mem huge|malloc] [--fio-threads] [--uring-submit-batch N]\n\
+                     \x20                    [--seq-mib N]\n\
                      Runs fio and mlps-io-core alternately on the same files; prints a table and\n\
                      `RESULT io min_ratio=<x> rows=<n>`. Needs fio (apt-get install -y fio).\n\
                      --fio-mem: fio's buffers for sequential rows (default huge: hugetlb pages,\n\
                      like our huge-page pools; falls back to malloc with a warning).\n\
                      --fio-threads: run every non-mmap fio job as a thread (default: processes,\n\
                      except the single io_uring random job).\n\
-                     --uring-submit-batch: our uring engine's submit batch (default 1, as fio)."
+                     --uring-submit-batch: our uring engine's submit batch (default 1, as fio).\n\
+                     --seq-mib: size of each of the 4 sequential files (default 256, --quick 64)."
                 );
                 std::process::exit(0);
             }
@@ -607,11 +623,14 @@ pub fn run(args: &[String]) -> Result<()> {
         .clone()
         .unwrap_or_else(|| workspace_root().join("target").join("bench-io"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (seq_size, rand_size, rand_ops) = if o.quick {
+    let (mut seq_size, rand_size, rand_ops) = if o.quick {
         (64 * MIB, 128 * MIB, 16384)
     } else {
         (256 * MIB, 512 * MIB, 65536)
     };
+    if let Some(mib) = o.seq_mib {
+        seq_size = mib * MIB;
+    }
     let l = Layout {
         seq_files: (0..SEQ_THREADS)
             .map(|i| dir.join(format!("seq{i}.dat")))

@@ -643,6 +643,87 @@ fn closed_run_stops_at_cap02_when_a_host_has_its_own_data_dir() {
     );
 }
 
+/// CAP-02b end to end: the data directory is shared but the results directory is the test node's
+/// own (an empty tmpfs over it there). A closed run stops with exit 3 before any workload I/O,
+/// naming the results directory and the rank and host that do not see rank 0's probe; the
+/// metadata (written on rank 0's host) records CAP-02 passed and CAP-02b failed.
+#[test]
+fn closed_run_stops_at_cap02b_when_a_host_has_its_own_results_dir() {
+    let e = initialised();
+    if !have_mpirun() {
+        return;
+    }
+    let rd = e.rd();
+    for d in [rd.clone(), e.path("data")] {
+        if let Err(x) = std::fs::create_dir_all(&d) {
+            panic!("{}: {x}", d.display());
+        }
+    }
+    let node = match common::Sshd::start_separate_host(&[&rd]) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("SKIP: {why}");
+            return;
+        }
+    };
+    let out = e
+        .training_in(
+            "closed",
+            "run",
+            &[
+                "-na",
+                "2",
+                "-at",
+                "b200",
+                "-cm",
+                "8",
+                "--hosts",
+                THIS_HOST_AND_TEST_NODE,
+                "--allow-run-as-root",
+            ],
+        )
+        .env("OMPI_MCA_plm_rsh_agent", node.agent())
+        .output()
+        .unwrap_or_else(|x| panic!("run: {x}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let local = mlps_cluster::host::local_hostname();
+    let headline = format!(
+        "CAP-02b failed: {} is not the same directory for rank 1 on host {} as for rank 0 on host {local}",
+        rd.display(),
+        common::TEST_NODE
+    );
+    assert!(
+        stderr.contains(&headline),
+        "missing {headline:?} in:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "fix: mount one shared filesystem at {}",
+            rd.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("CAP-02 failed"), "{stderr}");
+    let leaf = leaf_of_run(&rd);
+    let meta = metadata_in(&leaf);
+    assert_eq!(meta["exit_status"], 3, "{meta}");
+    assert_eq!(gate(&meta, "CAP-02")["passed"], true, "{meta}");
+    let cap02b = gate(&meta, "CAP-02b");
+    assert_eq!(cap02b["passed"], false, "{cap02b}");
+    assert_eq!(cap02b["path"], rd.to_string_lossy().as_ref());
+    let matched: Vec<bool> = cap02b["seen"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["matched"].as_bool()).collect())
+        .unwrap_or_default();
+    assert_eq!(matched, [true, false], "{cap02b}");
+    // Stopped before the workload job and the engine's own probe.
+    assert!(meta["executed_command"].is_null(), "{meta}");
+    assert!(!leaf.join("fs_separation.json").exists());
+    assert!(!leaf.join("summary.json").exists());
+}
+
 /// The documented policy for the other divisions (docs/ARCHITECTURE.md, "Gate policy"): a run
 /// whose data directory is not shared logs CAP-02 with the per-rank breakdown as a warning and
 /// goes on. An `open` run goes on to its rules check (which then rejects this tiny dataset, a
