@@ -862,9 +862,108 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// One row's runs parsed back from a `bench io` log: (row name, fio MB/s, ours MB/s), pair by pair.
+fn parse_pair_lines(log: &str) -> Vec<(String, Vec<f64>, Vec<f64>)> {
+    let nums =
+        |s: &str| -> Option<Vec<f64>> { s.split_whitespace().map(|x| x.parse().ok()).collect() };
+    // The bench prints each row's runs twice (as it goes and in the summary): keep the first.
+    let mut seen = std::collections::HashSet::new();
+    log.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (name, rest) = l.split_once(": fio [")?;
+            let (fio, rest) = rest.split_once("] ours [")?;
+            let (ours, _) = rest.split_once("] pair ratios [")?;
+            let (fio, ours) = (nums(fio)?, nums(ours)?);
+            (fio.len() == ours.len() && !fio.is_empty()).then(|| (name.to_string(), fio, ours))
+        })
+        .filter(|(name, _, _)| seen.insert(name.clone()))
+        .collect()
+}
+
+/// `cargo xtask bench io-pool LOG...`: pools the pairs of several `bench io` runs (their saved
+/// output) per row and prints each row's median pair ratio with its 95% interval, and each run's
+/// median/median ratio. One run's 5–9 pairs leave a median uncertain by several per cent on a
+/// noisy disk; the pairs of several runs narrow it.
+pub fn pool(args: &[String]) -> Result<()> {
+    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
+        println!(
+            "cargo xtask bench io-pool LOG...\n\
+             Pools the per-pair figures that `cargo xtask bench io` prints (\"<row>: fio [..] ours [..]\")\n\
+             from saved logs of several runs, per row: median pair ratio, 95% interval, runs."
+        );
+        return Ok(());
+    }
+    let mut rows: Vec<(String, Vec<f64>, Vec<String>)> = Vec::new();
+    for path in args {
+        let log = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        let parsed = parse_pair_lines(&log);
+        if parsed.is_empty() {
+            bail!(
+                "{path}: no per-pair lines (\"<row>: fio [..] ours [..] pair ratios [..]\") found; is it the output of `cargo xtask bench io`?"
+            );
+        }
+        for (name, fio, ours) in parsed {
+            let i = match rows.iter().position(|r| r.0 == name) {
+                Some(i) => i,
+                None => {
+                    rows.push((name.clone(), Vec::new(), Vec::new()));
+                    rows.len() - 1
+                }
+            };
+            let ratio = bc::median(&ours) / bc::median(&fio);
+            rows[i].1.extend(ours.iter().zip(&fio).map(|(o, f)| o / f));
+            rows[i].2.push(format!("{ratio:.3}"));
+        }
+    }
+    let mut table = Table::new(&[
+        "row",
+        "pairs",
+        "median pair ratio [95% CI]",
+        "need",
+        "ok",
+        "median/median per run",
+    ]);
+    let mut min = f64::INFINITY;
+    for (name, ratios, runs) in &rows {
+        let need = if name.starts_with("rand") { 0.90 } else { 0.95 };
+        let m = bc::median(ratios);
+        min = min.min(m);
+        let (lo, hi, _) = bc::median_ci(ratios, 0.95);
+        table.push(vec![
+            name.clone(),
+            ratios.len().to_string(),
+            format!("{m:.3} [{lo:.2}–{hi:.2}]"),
+            format!("≥{need:.2}"),
+            if m >= need { "yes" } else { "NO" }.to_string(),
+            runs.join(" "),
+        ]);
+    }
+    print!("{}", table.to_markdown());
+    println!(
+        "RESULT io-pool min_median_pair_ratio={min:.3} rows={} logs={}",
+        rows.len(),
+        args.len()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_reads_back_the_per_pair_lines_of_a_log() {
+        let line = "    seq read 1M x4 sync: fio [100 200 89.8] ours [110 180 90.0] pair ratios [1.10 0.90 1.00]\n";
+        let log = format!(
+            "  seq read 1M x4 | sync | 2594 | ...\n{line}    seq read 1M x4 sync: device requests, all runs: fio r 1 × 4 KiB\nMB/s per run:\n{line}"
+        );
+        let rows = parse_pair_lines(&log);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].0, "seq read 1M x4 sync");
+        assert_eq!(rows[0].1, [100.0, 200.0, 89.8]);
+        assert_eq!(rows[0].2, [110.0, 180.0, 90.0]);
+    }
 
     #[test]
     fn random_streams_are_distinct_and_overlap_only_by_chance() {

@@ -1,6 +1,6 @@
 //! `cargo xtask <task>`: project automation that is not part of the shipped binary.
 //!
-//! Tasks: `bench io|training|checkpoint`, `lock`, `dist`. Each lives in its own module.
+//! Tasks: `bench io|io-pool|training|checkpoint`, `lock`, `dist`. Each lives in its own module.
 use anyhow::{Result, bail};
 
 mod bench_checkpoint;
@@ -35,9 +35,10 @@ fn bench(args: &[String]) -> Result<()> {
     }
     match which.as_str() {
         "io" => bench_io::run(&args[1..]),
+        "io-pool" => bench_io::pool(&args[1..]),
         "training" => bench_training::run(&args[1..]),
         "checkpoint" => bench_checkpoint::run(&args[1..]),
-        other => bail!("unknown bench `{other}`: expected io, training or checkpoint"),
+        other => bail!("unknown bench `{other}`: expected io, io-pool, training or checkpoint"),
     }
 }
 
