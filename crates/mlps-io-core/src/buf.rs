@@ -275,8 +275,8 @@ pub struct BufferPool {
 impl BufferPool {
     /// `count` buffers of `buf_size` bytes (rounded up to `align`), aligned to `align`.
     ///
-    /// Buffers of 64 KiB or more are carved one after another from one huge-page mapping, so
-    /// a buffer of up to 2 MiB spans at most two physically contiguous runs.
+    /// Buffers of 64 KiB or more, 1 MiB or more in all, are carved one after another from one
+    /// huge-page mapping, so a buffer of up to 2 MiB spans at most two physically contiguous runs.
     ///
     /// # Panics
     /// If `align` is not a power of two or the size overflows.
@@ -284,9 +284,12 @@ impl BufferPool {
         assert!(align.is_power_of_two(), "alignment must be a power of two");
         let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
         let stride = buf_size.max(1).div_ceil(align) * align;
-        let shared = (stride >= MAPPED_MIN_POOLED && align <= HUGE_PAGE)
-            .then(|| stride.checked_mul(count))
-            .flatten()
+        // At least 1 MiB in all, so rounding the mapping up to a huge page at most doubles it.
+        let shared = stride
+            .checked_mul(count)
+            .filter(|&total| {
+                stride >= MAPPED_MIN_POOLED && total >= MAPPED_MIN_STANDALONE && align <= HUGE_PAGE
+            })
             .and_then(HugeRegion::map)
             .map(Arc::new);
         let mut free = Vec::with_capacity(count);

@@ -106,6 +106,11 @@ fn large_pool_buffers_are_back_to_back_in_one_huge_page_mapping() {
 fn small_pool_buffers_and_small_standalone_buffers_stay_on_the_heap() {
     let mut pool = BufferPool::new(4, 4096, 4096);
     assert!(!pool.get().unwrap().huge_page_advised());
+    // 64 KiB buffers, 256 KiB in all: not worth a 2 MiB mapping.
+    let mut pool = BufferPool::new(4, 64 << 10, 4096);
+    assert!(!pool.get().unwrap().huge_page_advised());
+    let mut pool = BufferPool::new(16, 64 << 10, 4096);
+    assert_eq!(pool.get().unwrap().huge_page_advised(), kernel_has_thp());
     assert!(!AlignedBuf::new(512 << 10, 4096).huge_page_advised());
     let big = AlignedBuf::new(3 << 20, 4096);
     assert_eq!(big.capacity(), 3 << 20);
