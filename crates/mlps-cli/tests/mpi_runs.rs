@@ -539,6 +539,36 @@ fn host_with_its_own_data_dir(e: &Env) -> Option<common::Sshd> {
 /// node whose data directory is its own.
 const THIS_HOST_AND_TEST_NODE: &str = "localhost:1,mlps-test-node:1";
 
+/// `<mode> training unet3d run` with 2 accelerators over [`THIS_HOST_AND_TEST_NODE`], mpirun
+/// reaching the node through its sshd; `extra` goes after the data parameters.
+fn run_on_this_host_and_test_node(
+    e: &Env,
+    node: &common::Sshd,
+    mode: &str,
+    accelerator: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    e.training_in(
+        mode,
+        "run",
+        &[
+            "-na",
+            "2",
+            "-at",
+            accelerator,
+            "-cm",
+            "8",
+            "--hosts",
+            THIS_HOST_AND_TEST_NODE,
+            "--allow-run-as-root",
+        ],
+    )
+    .args(extra)
+    .env("OMPI_MCA_plm_rsh_agent", node.agent())
+    .output()
+    .unwrap_or_else(|x| panic!("{mode} run: {x}"))
+}
+
 fn gate<'a>(meta: &'a Value, name: &str) -> &'a Value {
     meta["shared_dir_gates"]
         .as_array()
@@ -557,25 +587,7 @@ fn closed_run_stops_at_cap02_when_a_host_has_its_own_data_dir() {
         return;
     };
     let data = e.path("data");
-    let out = e
-        .training_in(
-            "closed",
-            "run",
-            &[
-                "-na",
-                "2",
-                "-at",
-                "b200",
-                "-cm",
-                "8",
-                "--hosts",
-                THIS_HOST_AND_TEST_NODE,
-                "--allow-run-as-root",
-            ],
-        )
-        .env("OMPI_MCA_plm_rsh_agent", node.agent())
-        .output()
-        .unwrap_or_else(|x| panic!("run: {x}"));
+    let out = run_on_this_host_and_test_node(&e, &node, "closed", "b200", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}");
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -666,25 +678,7 @@ fn closed_run_stops_at_cap02b_when_a_host_has_its_own_results_dir() {
             return;
         }
     };
-    let out = e
-        .training_in(
-            "closed",
-            "run",
-            &[
-                "-na",
-                "2",
-                "-at",
-                "b200",
-                "-cm",
-                "8",
-                "--hosts",
-                THIS_HOST_AND_TEST_NODE,
-                "--allow-run-as-root",
-            ],
-        )
-        .env("OMPI_MCA_plm_rsh_agent", node.agent())
-        .output()
-        .unwrap_or_else(|x| panic!("run: {x}"));
+    let out = run_on_this_host_and_test_node(&e, &node, "closed", "b200", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}");
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -742,25 +736,7 @@ fn open_and_whatif_runs_warn_at_cap02_and_go_on_when_a_host_has_its_own_data_dir
         return;
     };
     let run = |mode: &str, accelerator: &str| {
-        e.training_in(
-            mode,
-            "run",
-            &[
-                "-na",
-                "2",
-                "-at",
-                accelerator,
-                "-cm",
-                "8",
-                "--hosts",
-                THIS_HOST_AND_TEST_NODE,
-                "--allow-run-as-root",
-            ],
-        )
-        .arg("train.epochs=1")
-        .env("OMPI_MCA_plm_rsh_agent", node.agent())
-        .output()
-        .unwrap_or_else(|x| panic!("{mode} run: {x}"))
+        run_on_this_host_and_test_node(&e, &node, mode, accelerator, &["train.epochs=1"])
     };
     let warned = |log: &str| {
         for want in [
