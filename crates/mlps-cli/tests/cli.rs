@@ -658,42 +658,15 @@ fn utilities_name_missing_inputs() {
 }
 
 /// Small llama3-8b-shaped checkpoint (2 ranks, a few MiB) for tests that must finish in seconds.
-const SMALL_CKPT: &[&str] = &[
-    "--params",
-    "model.num_layers=2",
-    "model.transformer.vocab_size=1000",
-    "model.transformer.hidden_size=256",
-    "model.transformer.ffn_hidden_size=512",
-    "model.parallelism.data=2",
-];
 
 #[test]
 fn sigint_exits_8_with_metadata() {
     let e = Env::new();
     e.init();
     let rd = e.rd();
-    let ckpt = e.path("ckpt");
     // A checkpoint run that spends its time in the untimed 30 s gaps between checkpoints.
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlpstorage"));
-    cmd.env("HOME", e.path("home"))
-        .env("XDG_CONFIG_HOME", e.path("xdg"))
-        .env("NO_COLOR", "1")
-        .args([
-            "whatif",
-            "checkpointing",
-            "run",
-            "file",
-            "-m",
-            "llama3-8b",
-            "-np",
-            "2",
-        ])
-        .args(["-cm", "8", "-at", "h100", "-sn", "s1", "--quiet", "-rd"])
-        .arg(&rd)
-        .arg("-cf")
-        .arg(&ckpt)
-        .args(SMALL_CKPT)
-        .arg("checkpoint.time_between_checkpoints=30")
+    let mut cmd = e.small_checkpoint_run(&[]);
+    cmd.arg("checkpoint.time_between_checkpoints=30")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap_or_else(|x| panic!("spawn: {x}"));
@@ -829,26 +802,9 @@ fn checkpointing_run_writes_and_reads_small_checkpoint() {
     e.init();
     let rd = e.rd();
     let ckpt = e.path("ckpt");
-    e.cmd()
-        .args([
-            "whatif",
-            "checkpointing",
-            "run",
-            "file",
-            "-m",
-            "llama3-8b",
-            "-np",
-            "2",
-        ])
-        .args([
-            "-cm", "8", "-at", "h100", "-sn", "s1", "--quiet", "-ncw", "2", "-ncr", "2",
-        ])
-        .arg("-rd")
-        .arg(&rd)
-        .arg("-cf")
-        .arg(&ckpt)
-        .args(SMALL_CKPT)
-        .arg("checkpoint.time_between_checkpoints=0")
+    let mut run = e.small_checkpoint_run(&[]);
+    run.arg("checkpoint.time_between_checkpoints=0");
+    assert_cmd::Command::from_std(run)
         .assert()
         .success()
         .stderr(predicate::str::contains("Finished saving checkpoint 2"));

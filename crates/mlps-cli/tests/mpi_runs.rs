@@ -140,34 +140,8 @@ fn two_rank_mpi_checkpoint_run() {
     }
     let e = initialised();
     let st = e
-        .command()
-        .args([
-            "whatif",
-            "checkpointing",
-            "run",
-            "file",
-            "-m",
-            "llama3-8b",
-            "-np",
-            "2",
-        ])
-        .args([
-            "-cm", "8", "-at", "h100", "-sn", "s1", "--quiet", "-ncw", "2", "-ncr", "2",
-        ])
-        .arg("-rd")
-        .arg(e.rd())
-        .arg("-cf")
-        .arg(e.path("ckpt"))
-        .args(MPI)
-        .args([
-            "--params",
-            "model.num_layers=2",
-            "model.transformer.vocab_size=1000",
-            "model.transformer.hidden_size=256",
-            "model.transformer.ffn_hidden_size=512",
-            "model.parallelism.data=2",
-            "checkpoint.time_between_checkpoints=0",
-        ])
+        .small_checkpoint_run(MPI)
+        .arg("checkpoint.time_between_checkpoints=0")
         .status();
     assert!(st.is_ok_and(|s| s.success()), "MPI checkpoint run failed");
     let s = files_named(&e.rd(), "summary.json");

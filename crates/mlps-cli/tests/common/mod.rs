@@ -5,6 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// Parameters that shrink llama3-8b to a checkpoint of a few MB per rank (2 data-parallel ranks).
+pub const SMALL_CKPT_PARAMS: &[&str] = &[
+    "--params",
+    "model.num_layers=2",
+    "model.transformer.vocab_size=1000",
+    "model.transformer.hidden_size=256",
+    "model.transformer.ffn_hidden_size=512",
+    "model.parallelism.data=2",
+];
+
 /// A temporary directory holding HOME, the config dir and the results tree of one test.
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -45,6 +55,25 @@ impl Env {
         ] {
             c.env_remove(v);
         }
+        c
+    }
+
+    /// `whatif checkpointing run file` of llama3-8b on 2 processes, 2 checkpoints written and
+    /// read, results in [`Env::rd`] and checkpoints in `<test dir>/ckpt`, the small model of
+    /// [`SMALL_CKPT_PARAMS`] last so further `key=value` parameters can follow; `flags` go
+    /// before `--params`.
+    pub fn small_checkpoint_run(&self, flags: &[&str]) -> std::process::Command {
+        let mut c = self.command();
+        c.args(["whatif", "checkpointing", "run", "file", "-m", "llama3-8b"])
+            .args([
+                "-np", "2", "-cm", "8", "-at", "h100", "-sn", "s1", "--quiet",
+            ])
+            .args(["-ncw", "2", "-ncr", "2", "-rd"])
+            .arg(self.rd())
+            .arg("-cf")
+            .arg(self.path("ckpt"))
+            .args(flags)
+            .args(SMALL_CKPT_PARAMS);
         c
     }
 
