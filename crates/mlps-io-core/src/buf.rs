@@ -1,7 +1,7 @@
 //! Aligned I/O buffers and a reusable pool (no allocation on the hot path).
 //!
-//! Large buffers live in anonymous mappings advised `MADV_HUGEPAGE`. Why: an `O_DIRECT` request
-//! needs one device segment per physically contiguous run of its buffer. A 1 MiB buffer of
+//! Pools of large buffers live in anonymous mappings advised `MADV_HUGEPAGE`. Why: an `O_DIRECT`
+//! request needs one device segment per physically contiguous run of its buffer. A 1 MiB buffer of
 //! scattered 4 KiB pages is 256 segments; virtio-blk allows 254, so every such read or write split
 //! into two device requests (measured: 2048 requests of 512 KiB avg for 1 GiB, fio the same). A
 //! buffer inside one transparent huge page is one segment and one request.
@@ -17,9 +17,10 @@ static NEXT_POOL_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Size of a transparent huge page on x86-64 and arm64 (4 KiB base pages).
 const HUGE_PAGE: usize = 2 << 20;
-/// A standalone buffer at least this large gets a huge-page mapping of its own.
-const MAPPED_MIN_STANDALONE: usize = 1 << 20;
-/// Pool buffers at least this large share one huge-page mapping (smaller ones span few pages).
+/// A pool holding at least this much in all shares one huge-page mapping (rounding it up to 2 MiB
+/// at most doubles it).
+const MAPPED_MIN_POOL_TOTAL: usize = 1 << 20;
+/// Pool buffers at least this large can share one huge-page mapping (smaller ones span few pages).
 const MAPPED_MIN_POOLED: usize = 64 << 10;
 
 /// An anonymous mapping aligned to [`HUGE_PAGE`], advised `MADV_HUGEPAGE`, unmapped on drop.
@@ -126,27 +127,16 @@ unsafe impl Sync for AlignedBuf {}
 impl AlignedBuf {
     /// A zeroed buffer of `capacity` bytes (rounded up to a multiple of `align`), `len() == capacity`.
     ///
-    /// Buffers of 1 MiB or more are placed in a huge-page mapping of their own (see the module
-    /// documentation); smaller ones come from the heap.
+    /// Standalone buffers come from the heap: only [`BufferPool`]s use huge pages. A version that
+    /// also gave standalone buffers ≥ 1 MiB a huge-page mapping made the checkpoint workload's
+    /// buffered writes and reads slower (`bench checkpoint --quick`, A/B alternating twice on
+    /// 2026-11-29: reads 856–1028 vs 1155–1392 MB/s, writes 407–535 vs 507–726), cause not found.
     ///
     /// # Panics
     /// If `align` is not a power of two or the size overflows.
     pub fn new(capacity: usize, align: usize) -> Self {
         assert!(align.is_power_of_two(), "alignment must be a power of two");
         let cap = capacity.max(1).div_ceil(align) * align;
-        if cap >= MAPPED_MIN_STANDALONE
-            && align <= HUGE_PAGE
-            && let Some(region) = HugeRegion::map(cap)
-        {
-            return Self {
-                ptr: region.base,
-                cap,
-                len: cap,
-                align,
-                tag: None,
-                backing: Backing::Mapped(Arc::new(region)),
-            };
-        }
         Self::on_heap(cap, align)
     }
 
@@ -284,11 +274,10 @@ impl BufferPool {
         assert!(align.is_power_of_two(), "alignment must be a power of two");
         let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
         let stride = buf_size.max(1).div_ceil(align) * align;
-        // At least 1 MiB in all, so rounding the mapping up to a huge page at most doubles it.
         let shared = stride
             .checked_mul(count)
             .filter(|&total| {
-                stride >= MAPPED_MIN_POOLED && total >= MAPPED_MIN_STANDALONE && align <= HUGE_PAGE
+                stride >= MAPPED_MIN_POOLED && total >= MAPPED_MIN_POOL_TOTAL && align <= HUGE_PAGE
             })
             .and_then(HugeRegion::map)
             .map(Arc::new);

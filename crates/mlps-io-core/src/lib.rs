@@ -2,8 +2,8 @@
 //!
 //! - [`Engine`] + [`EngineKind`] + [`open_engine`]: `sync`, `direct`, `uring`, `mmap` engines chosen at
 //!   run time (one engine per worker thread, as fio's ioengines).
-//! - [`AlignedBuf`] / [`BufferPool`]: aligned buffers, allocated once and reused; large ones in
-//!   transparent huge pages, so a 1 MiB `O_DIRECT` request is one device segment.
+//! - [`AlignedBuf`] / [`BufferPool`]: aligned buffers, allocated once and reused; pools of large
+//!   buffers in transparent huge pages, so a 1 MiB `O_DIRECT` request is one device segment.
 //! - [`DataGen`]: seeded, deterministic data, unique per file and 4 KiB block, with optional
 //!   compressibility and dedup ratios.
 //! - [`PageCache`]: `posix_fadvise(DONTNEED)` per file and `/proc/sys/vm/drop_caches`, and

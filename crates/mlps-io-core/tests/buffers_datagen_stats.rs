@@ -103,7 +103,7 @@ fn large_pool_buffers_are_back_to_back_in_one_huge_page_mapping() {
 }
 
 #[test]
-fn small_pool_buffers_and_small_standalone_buffers_stay_on_the_heap() {
+fn small_pools_and_standalone_buffers_stay_on_the_heap() {
     let mut pool = BufferPool::new(4, 4096, 4096);
     assert!(!pool.get().unwrap().huge_page_advised());
     // 64 KiB buffers, 256 KiB in all: not worth a 2 MiB mapping.
@@ -114,8 +114,7 @@ fn small_pool_buffers_and_small_standalone_buffers_stay_on_the_heap() {
     assert!(!AlignedBuf::new(512 << 10, 4096).huge_page_advised());
     let big = AlignedBuf::new(3 << 20, 4096);
     assert_eq!(big.capacity(), 3 << 20);
-    assert_eq!(big.as_ptr() as usize % (2 << 20), 0);
-    assert_eq!(big.huge_page_advised(), kernel_has_thp());
+    assert!(!big.huge_page_advised());
 }
 
 #[test]
