@@ -87,6 +87,11 @@ impl Case {
     fn uses_direct(&self) -> bool {
         self.direct || self.engine == EngineKind::Direct
     }
+    /// Rows whose data buffers matter for device requests: sequential, not mmap (4 KiB random
+    /// buffers are one page either way; mmap jobs copy from the mapping).
+    fn wants_huge_buffers(&self) -> bool {
+        self.wl != Workload::RandRead && self.engine != EngineKind::Mmap
+    }
     fn seq_qd(&self) -> usize {
         if self.engine == EngineKind::Uring {
             4
@@ -139,14 +144,11 @@ fn meminfo_value(key: &str) -> Option<u64> {
 impl HugePageReservation {
     /// Make `pages` more huge pages free, or say why not (the caller falls back to malloc).
     fn reserve(pages: u64) -> std::result::Result<Self, String> {
-        let read = || -> std::result::Result<u64, String> {
-            std::fs::read_to_string(NR_HUGEPAGES)
-                .map_err(|e| format!("reading {NR_HUGEPAGES}: {e}"))?
-                .trim()
-                .parse()
-                .map_err(|e| format!("parsing {NR_HUGEPAGES}: {e}"))
-        };
-        let previous = read()?;
+        let previous: u64 = std::fs::read_to_string(NR_HUGEPAGES)
+            .map_err(|e| format!("reading {NR_HUGEPAGES}: {e}"))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("parsing {NR_HUGEPAGES}: {e}"))?;
         let free = meminfo_value("HugePages_Free").unwrap_or(0);
         let target = previous + pages.saturating_sub(free);
         std::fs::write(NR_HUGEPAGES, target.to_string())
@@ -315,8 +317,7 @@ fn fio_job(c: &Case, l: &Layout, mem: FioMem, all_threads: bool) -> String {
         u8::from(c.uses_direct()),
         u8::from(one_job_thread)
     );
-    // 4 KiB random buffers are one page either way; mmap jobs copy from the mapping.
-    if mem == FioMem::ShmHuge && c.wl != Workload::RandRead && c.engine != EngineKind::Mmap {
+    if mem == FioMem::ShmHuge && c.wants_huge_buffers() {
         j += "mem=shmhuge\n";
     }
     match c.wl {
@@ -702,9 +703,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // Each sequential job's buffer is 1 MiB × queue depth (≤ 4) plus fio's alignment slack: 3
     // huge pages; twice that leaves room for fio's own allocations and other users.
-    let needs_fio_huge = cases
-        .iter()
-        .any(|c| c.wl != Workload::RandRead && c.engine != EngineKind::Mmap);
+    let needs_fio_huge = cases.iter().any(Case::wants_huge_buffers);
     let mut _reservation = None;
     let fio_mem = match o.fio_mem {
         FioMem::ShmHuge if needs_fio_huge => {

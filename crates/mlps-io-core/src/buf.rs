@@ -127,10 +127,9 @@ unsafe impl Sync for AlignedBuf {}
 impl AlignedBuf {
     /// A zeroed buffer of `capacity` bytes (rounded up to a multiple of `align`), `len() == capacity`.
     ///
-    /// Standalone buffers come from the heap: only [`BufferPool`]s use huge pages. A version that
-    /// also gave standalone buffers ≥ 1 MiB a huge-page mapping made the checkpoint workload's
-    /// buffered writes and reads slower (`bench checkpoint --quick`, A/B alternating twice on
-    /// 2026-11-29: reads 856–1028 vs 1155–1392 MB/s, writes 407–535 vs 507–726), cause not found.
+    /// Standalone buffers come from the heap; only [`BufferPool`]s use huge pages. Huge pages for
+    /// large standalone buffers made the checkpoint workload's buffered I/O slower (reads ~30 %;
+    /// docs/PERFORMANCE.md, "Checkpointing"), for a reason not yet found.
     ///
     /// # Panics
     /// If `align` is not a power of two or the size overflows.
