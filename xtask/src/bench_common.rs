@@ -217,18 +217,11 @@ impl Pairs {
 /// Each closure returns the figure of merit (higher is better, e.g. bytes/s).
 pub fn abab(
     pairs: usize,
-    mut before: impl FnMut(),
-    mut a: impl FnMut() -> Result<f64>,
-    mut b: impl FnMut() -> Result<f64>,
+    before: impl FnMut(),
+    a: impl FnMut() -> Result<f64>,
+    b: impl FnMut() -> Result<f64>,
 ) -> Result<Pairs> {
-    let mut p = Pairs::default();
-    for _ in 0..pairs {
-        before();
-        p.a.push(a()?);
-        before();
-        p.b.push(b()?);
-    }
-    Ok(p)
+    run_pairs(pairs, false, before, a, b)
 }
 
 /// Like [`abab`], but the order alternates from pair to pair (A B, B A, A B, …), so a position
@@ -236,22 +229,32 @@ pub fn abab(
 /// faster or slower) falls on both contenders equally. `before` still runs ahead of every run.
 pub fn abba(
     pairs: usize,
+    before: impl FnMut(),
+    a: impl FnMut() -> Result<f64>,
+    b: impl FnMut() -> Result<f64>,
+) -> Result<Pairs> {
+    run_pairs(pairs, true, before, a, b)
+}
+
+/// `pairs` pairs of one A run and one B run, `before` ahead of each; with `alternate`, B goes
+/// first in every second pair.
+fn run_pairs(
+    pairs: usize,
+    alternate: bool,
     mut before: impl FnMut(),
     mut a: impl FnMut() -> Result<f64>,
     mut b: impl FnMut() -> Result<f64>,
 ) -> Result<Pairs> {
     let mut p = Pairs::default();
     for i in 0..pairs {
-        if i % 2 == 0 {
+        let b_first = alternate && i % 2 == 1;
+        for b_turn in [b_first, !b_first] {
             before();
-            p.a.push(a()?);
-            before();
-            p.b.push(b()?);
-        } else {
-            before();
-            p.b.push(b()?);
-            before();
-            p.a.push(a()?);
+            if b_turn {
+                p.b.push(b()?);
+            } else {
+                p.a.push(a()?);
+            }
         }
     }
     Ok(p)

@@ -479,7 +479,7 @@ fn bench_datagen(
         // SAFETY: sync() has no arguments and cannot fail.
         unsafe { libc::sync() };
     };
-    let mut fio_once = || -> Result<f64> {
+    let fio_once = || -> Result<f64> {
         fio_run += 1;
         let dir = runs.join(format!("fio-{fio_run}"));
         std::fs::create_dir_all(&dir)?;
@@ -490,7 +490,7 @@ fn bench_datagen(
         let r = bc::run_fio(fio, &job, root, "write")?;
         Ok(r.io_bytes as f64 / 1e6 / r.wall_s)
     };
-    let mut ours_once = || -> Result<f64> {
+    let ours_once = || -> Result<f64> {
         our_run += 1;
         let t = Instant::now();
         let r = datagen::generate(
@@ -508,20 +508,7 @@ fn bench_datagen(
     // ABBA: who goes first alternates from pair to pair, so a slowdown that builds up over the
     // runs (on a VM, the host still writing back the previous run's data) does not always fall
     // on the same contender.
-    let mut p = bc::Pairs::default();
-    for pair in 0..pairs {
-        if pair % 2 == 0 {
-            before();
-            p.a.push(fio_once()?);
-            before();
-            p.b.push(ours_once()?);
-        } else {
-            before();
-            p.b.push(ours_once()?);
-            before();
-            p.a.push(fio_once()?);
-        }
-    }
+    let p = bc::abba(pairs, before, fio_once, ours_once)?;
     std::fs::remove_dir_all(&runs).with_context(|| format!("removing {}", runs.display()))?;
     println!(
         "  datagen: fio write {:.0} MB/s ({}), ours {:.0} MB/s ({}; final syncfs median {:.2} s) ({} jobs/threads, {:.2} GB, fsync/syncfs included, fresh directory per run)",
